@@ -1,0 +1,42 @@
+# Deep Generative Models, the course.
+#   make course   set up .venv and execute every notebook headless -> build/
+#   make test     set up .venv and run the unit tests and every notebook at the smoke budget
+# Options: BUDGET=smoke|lecture|full (course), ONLY="00 05" (course), PYTHON=python3.11
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-course
+JOBS   ?= auto
+
+.PHONY: setup course test unit notebooks student lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	touch $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m course_lib.course run $(if $(BUDGET),--budget $(BUDGET)) $(if $(ONLY),--only $(ONLY))
+
+# One pytest run: unit tests and notebooks (nbval) at the smoke budget, 2 workers by file.
+test: $(STAMP)
+	OMP_NUM_THREADS=1 COURSE_NUM_THREADS=1 COURSE_BUDGET=smoke COURSE_HEADLESS=1 COURSE_PROGRESS=0 \
+	COURSE_CHECKPOINT_DIR=build/test-checkpoints MPLBACKEND=Agg \
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --durations=15 tests notebooks
+
+unit: $(STAMP)
+	OMP_NUM_THREADS=1 COURSE_BUDGET=smoke $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
+
+student: $(STAMP)
+	$(BIN)/python -m course_lib.exercises notebooks student
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:
+	rm -rf build student checkpoints

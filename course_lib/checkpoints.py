@@ -1,0 +1,221 @@
+"""Checkpoints: load a trained model if present, else train it; resume after an interruption.
+
+The pattern of every training cell in the course::
+
+    def train_fn(ckpt):                      # ckpt.step > 0 when resuming
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        ckpt.attach(opt=opt)                 # restores the optimiser state when resuming
+        for step in range(ckpt.step, S.num_steps):
+            ...
+            ckpt.log(loss=loss.item())       # history survives interruptions
+            ckpt.maybe_save(step + 1)        # every ``every_s`` seconds
+    history = checkpoints.load_or_train("ae-mnist", {"net": net}, train_fn)
+
+Files are ``<COURSE_CHECKPOINT_DIR>/<name>-<budget>.pt`` (default ``<repo>/checkpoints``),
+so a lecture-budget model is never mistaken for a full one. Files hold only tensors and
+plain containers and are read with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import env
+
+FORMAT = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def checkpoint_dir() -> Path:
+    """``COURSE_CHECKPOINT_DIR`` or ``checkpoints/`` at the repository root."""
+    d = os.environ.get("COURSE_CHECKPOINT_DIR")
+    return Path(d) if d else Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def path_for(name: str, budget: str | None = None, directory: str | os.PathLike | None = None) -> Path:
+    """The checkpoint file of ``name`` at ``budget`` (default: the active budget)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"checkpoint name must be letters, digits, '.', '_' or '-', got {name!r}")
+    return Path(directory or checkpoint_dir()) / f"{name}-{env.budget(budget)}.pt"
+
+
+def save(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
+    """Atomically write ``payload`` (tensors and plain containers only)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(dict(payload), tmp)
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely with ``weights_only=True`` (no arbitrary code is executed).
+
+    Raises:
+        FileNotFoundError: naming the path.
+        ValueError: when the file is not a course checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a course_lib checkpoint (format {FORMAT}); delete it to retrain")
+    return payload
+
+
+def _module_state(module: Any) -> dict[str, Any]:
+    if not hasattr(module, "state_dict"):
+        raise TypeError(f"expected an nn.Module or optimiser with state_dict(), got {type(module).__name__}")
+    return module.state_dict()
+
+
+class Checkpoint:
+    """Handed to a ``train_fn``: where to resume, a history, and saving.
+
+    Attributes:
+        step: the step to resume from (0 for a fresh run).
+        history: ``dict[str, list[float]]`` of everything passed to :meth:`log`.
+        path: the file.
+    """
+
+    def __init__(self, path: Path, modules: Mapping[str, nn.Module], every_s: float = 60.0,
+                 payload: dict[str, Any] | None = None):
+        self.path = path
+        self.modules = dict(modules)
+        self.every_s = every_s
+        self.optimizers: dict[str, Any] = {}
+        payload = payload or {}
+        self.step: int = int(payload.get("step", 0))
+        self.current_step: int = self.step
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in payload.get("history", {}).items()}
+        self.extra: dict[str, Any] = dict(payload.get("extra", {}))
+        self.elapsed_s: float = float(payload.get("elapsed_s", 0.0))
+        self._optim_state: dict[str, Any] = dict(payload.get("optimizers", {}))
+        self._t0 = time.perf_counter()
+        self._last_save = time.perf_counter()
+
+    def attach(self, **optimizers: Any) -> None:
+        """Register optimisers (and schedulers); restores their state when resuming."""
+        for k, opt in optimizers.items():
+            if k in self._optim_state:
+                opt.load_state_dict(self._optim_state[k])
+            self.optimizers[k] = opt
+
+    def log(self, **values: float) -> None:
+        """Append scalar values to the history (``ckpt.log(loss=0.3, acc=0.9)``)."""
+        for k, v in values.items():
+            v = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+            self.history.setdefault(k, []).append(v)
+
+    def payload(self, step: int, complete: bool) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "complete": complete,
+            "step": int(step),
+            "modules": {k: _module_state(m) for k, m in self.modules.items()},
+            "optimizers": {k: _module_state(o) for k, o in self.optimizers.items()},
+            "history": self.history,
+            "extra": self.extra,
+            "elapsed_s": self.elapsed_s + time.perf_counter() - self._t0,
+            "budget": env.budget(),
+        }
+
+    def save(self, step: int, complete: bool = False) -> None:
+        """Write the checkpoint now (modules, optimisers, history, step)."""
+        self.current_step = int(step)
+        save(self.path, self.payload(step, complete))
+        self._last_save = time.perf_counter()
+
+    def maybe_save(self, step: int) -> bool:
+        """Save if ``every_s`` seconds passed since the last save; returns whether it saved."""
+        self.current_step = int(step)
+        if time.perf_counter() - self._last_save >= self.every_s:
+            self.save(step)
+            return True
+        return False
+
+
+def _restore_modules(modules: Mapping[str, nn.Module], payload: Mapping[str, Any], path: Path) -> None:
+    saved = payload.get("modules", {})
+    missing = sorted(set(modules) - set(saved))
+    if missing:
+        raise ValueError(f"{path} has no weights for {missing} (it has {sorted(saved)}); delete it to retrain")
+    for k, m in modules.items():
+        try:
+            m.load_state_dict(saved[k])
+        except RuntimeError as err:
+            raise ValueError(f"{path}: weights of {k!r} do not fit the network (architecture changed?); "
+                             f"delete the file to retrain.\n{err}") from None
+
+
+def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callable[[Checkpoint], Any],
+                  budget: str | None = None, directory: str | os.PathLike | None = None,
+                  retrain: bool | None = None, every_s: float = 60.0, verbose: bool = True) -> dict[str, list[float]]:
+    """Load ``modules`` from ``<name>-<budget>.pt`` if training finished, else train (resuming) and save.
+
+    Args:
+        name: checkpoint name, e.g. ``"dcgan-mnist"``.
+        modules: the networks whose weights are saved, ``{"generator": G, "discriminator": D}``.
+        train_fn: ``train_fn(ckpt)`` trains in place, starting at ``ckpt.step``, logging with
+            ``ckpt.log`` and calling ``ckpt.maybe_save(step)``; it may return a dict of extra
+            tensors/numbers to keep (stored in ``ckpt.extra``).
+        budget: the budget the file belongs to (default: the active one).
+        directory: override ``COURSE_CHECKPOINT_DIR``.
+        retrain: ignore a finished checkpoint (default: ``COURSE_RETRAIN=1``).
+        every_s: seconds between intermediate saves.
+        verbose: print what happened.
+
+    Returns:
+        The training history ``dict[str, list[float]]`` (also restored when loading).
+    """
+    if not modules:
+        raise ValueError("modules must name at least one network to save, e.g. {'net': net}")
+    for k, m in modules.items():
+        _module_state(m)
+    path = path_for(name, budget, directory)
+    if retrain is None:
+        retrain = os.environ.get("COURSE_RETRAIN", "") not in ("", "0")
+    payload = None
+    if path.exists() and not retrain:
+        payload = load(path)
+        _restore_modules(modules, payload, path)
+        if payload.get("complete"):
+            if verbose:
+                print(f"loaded {path.name}: trained {payload['step']} steps in {payload['elapsed_s']:.1f} s "
+                      f"(delete it or set COURSE_RETRAIN=1 to train again)")
+            ckpt = Checkpoint(path, modules, every_s, payload)
+            load_or_train.last = ckpt
+            return ckpt.history
+        if verbose:
+            print(f"resuming {path.name} from step {payload['step']}")
+    ckpt = Checkpoint(path, modules, every_s, payload)
+    extra = train_fn(ckpt)
+    if isinstance(extra, Mapping):
+        ckpt.extra.update(extra)
+    ckpt.save(ckpt.current_step, complete=True)
+    if verbose:
+        total = ckpt.elapsed_s + time.perf_counter() - ckpt._t0
+        print(f"trained and saved {path.name} ({total:.1f} s)")
+    load_or_train.last = ckpt
+    return ckpt.history
+
+
+load_or_train.last = None  # the Checkpoint of the most recent call (for ``extra``)
+
+
+def finite_or_raise(value: float, what: str = "loss") -> float:
+    """Stop training with a clear message when a value is NaN or infinite."""
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{what} became {value}; lower the learning rate or check the inputs. "
+                                 "The last good checkpoint is kept.")
+    return value

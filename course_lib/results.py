@@ -1,0 +1,83 @@
+"""Measured numbers: print them in the notebook and collect them for ``build/results.md``.
+
+Every number a notebook reports goes through :func:`record`, so it is computed, printed,
+and (when the course runner executes the notebook) written to
+``$COURSE_RESULTS_DIR/<notebook>.json`` for the results table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from . import env
+
+_RECORDED: dict[str, dict[str, Any]] = {}
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.4g}"
+    return f"{value:.3e}"
+
+
+def record(name: str, value: float, unit: str = "", note: str = "") -> float:
+    """Print ``name = value unit`` and store it for the results table.
+
+    Args:
+        name: what was measured, e.g. ``"test NLL (nats)"``.
+        value: the computed number (a float or 0-d tensor).
+        unit: unit text, e.g. ``"dB"``.
+        note: short context, e.g. the feature network or data used.
+
+    Returns:
+        The value as a float (so ``x = results.record(...)`` reads naturally).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("name must be a non-empty string")
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"value of {name!r} must be a number, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        print(f"warning: {name} is {value}")
+    line = f"{name} = {_fmt(value)}" + (f" {unit}" if unit else "") + (f"  ({note})" if note else "")
+    print(line)
+    _RECORDED[name] = {"value": value, "unit": unit, "note": note, "budget": env.budget()}
+    _flush()
+    return float(value)
+
+
+def recorded() -> dict[str, dict[str, Any]]:
+    """Everything recorded in this process."""
+    return dict(_RECORDED)
+
+
+def _flush() -> None:
+    d, nb = os.environ.get("COURSE_RESULTS_DIR"), os.environ.get("COURSE_NOTEBOOK")
+    if not d or not nb:
+        return
+    path = Path(d) / f"{nb}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_RECORDED, indent=1))
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, title: str | None = None) -> str:
+    """Print (and return) a plain-text table of dict rows; floats get 4 significant digits."""
+    if not rows:
+        raise ValueError("table needs at least one row")
+    columns = list(columns or rows[0].keys())
+    cells = [[(_fmt(r[c]) if isinstance(r.get(c), float) else str(r.get(c, ""))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(columns, widths)),
+             "-+-".join("-" * w for w in widths)]
+    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    text = (f"{title}\n" if title else "") + "\n".join(lines)
+    print(text)
+    return text

@@ -1,0 +1,370 @@
+"""All plotting of the course: image grids, training curves, sample strips, latent widgets.
+
+Images may be in [0, 1] or [-1, 1] (detected, or say ``value_range=``) with any channel
+count: 1 is shown gray, 3 as RGB, 4 as RGBA composited on white, other counts as one gray
+panel per channel. Every function returns the matplotlib Figure so notebooks can save it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from . import checks
+
+plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.grid": False, "image.interpolation": "nearest"})
+
+
+def to_unit(x: torch.Tensor, value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Map images to [0, 1] for display.
+
+    Args:
+        x: (B, C, H, W) or (C, H, W) or (H, W) float tensor.
+        value_range: ``(lo, hi)`` of the input; default ``(-1, 1)`` if any value is below 0,
+            else ``(0, 1)``.
+
+    Returns:
+        Float tensor on the CPU, clamped to [0, 1].
+    """
+    x = checks.tensor(x, "images").detach().float().cpu()
+    if value_range is None:
+        value_range = (-1.0, 1.0) if x.numel() and x.min() < -1e-3 else (0.0, 1.0)
+    lo, hi = value_range
+    if hi <= lo:
+        raise ValueError(f"value_range must be (lo, hi) with lo < hi, got {value_range}")
+    return ((x - lo) / (hi - lo)).clamp(0, 1)
+
+
+def _as_batch(images: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    if isinstance(images, (list, tuple)):
+        images = torch.stack([checks.tensor(i, "images[i]") for i in images])
+    x = checks.tensor(images, "images")
+    if x.ndim == 2:
+        x = x[None, None]
+    elif x.ndim == 3:
+        # (C, H, W) for one image with 1, 3 or 4 channels, else a gray batch (B, H, W)
+        x = x[None] if x.shape[0] in (1, 3, 4) else x[:, None]
+    checks.ndim(x, "images", 4, "(B, C, H, W)")
+    return x
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in [0,1] -> (B, 3 or 1, H, W) displayable; RGBA on white; C=2 or C>4 per channel."""
+    c = x.shape[1]
+    if c == 4:
+        a = x[:, 3:4]
+        return x[:, :3] * a + (1 - a)
+    if c in (1, 3):
+        return x
+    return x.reshape(-1, 1, *x.shape[2:])  # one gray panel per channel
+
+
+def make_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None = None, pad: int = 1,
+              value_range: tuple[float, float] | None = None, pad_value: float = 1.0) -> np.ndarray:
+    """Tile a batch into one (H', W', 3) numpy image in [0, 1].
+
+    Args:
+        images: (B, C, H, W) in [0, 1] or [-1, 1], any C.
+        nrow: images per row (default about sqrt(B)).
+        pad: pixels between tiles.
+        value_range: input range (default detected).
+        pad_value: colour of the padding.
+    """
+    x = _rgb(to_unit(_as_batch(images), value_range))
+    b, c, h, w = x.shape
+    if b == 0:
+        raise ValueError("images is empty: nothing to show")
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(b))))
+    checks.positive_int(nrow, "nrow")
+    ncol_rows = int(math.ceil(b / nrow))
+    grid = torch.full((3, ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad), pad_value)
+    for i in range(b):
+        r, q = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = x[i]
+    return grid.permute(1, 2, 0).numpy()
+
+
+def show_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None = None, title: str | None = None,
+              value_range: tuple[float, float] | None = None, scale: float = 1.0, ax: plt.Axes | None = None,
+              pad: int = 1) -> plt.Figure:
+    """Show a batch of images as a grid.
+
+    Args:
+        images: (B, C, H, W) tensor in [0, 1] or [-1, 1] (detected), any channel count.
+        nrow: images per row.
+        title: axes title.
+        value_range: input range, to override the detection.
+        scale: figure size multiplier.
+        ax: draw into an existing axes.
+
+    Returns:
+        The figure.
+    """
+    grid = make_grid(images, nrow=nrow, value_range=value_range, pad=pad)
+    if ax is None:
+        hpx, wpx = grid.shape[:2]
+        w = min(12.0, max(2.5, wpx / 40)) * scale
+        fig, ax = plt.subplots(figsize=(w, max(1.0, w * hpx / wpx)))
+    else:
+        fig = ax.figure
+    ax.imshow(grid, vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def show_rows(rows: Mapping[str, torch.Tensor], value_range: tuple[float, float] | None = None,
+              scale: float = 1.0, title: str | None = None) -> plt.Figure:
+    """Several labelled rows of images (e.g. inputs / reconstructions / PCA), one row per entry."""
+    if not rows:
+        raise ValueError("rows is empty: pass {'label': images, ...}")
+    n = len(rows)
+    first = _as_batch(next(iter(rows.values())))
+    w = min(12.0, max(3.0, first.shape[0] * 0.9)) * scale
+    fig, axes = plt.subplots(n, 1, figsize=(w, 1.0 * scale * n * max(1, w / max(1, first.shape[0])) + 0.3))
+    axes = np.atleast_1d(axes)
+    for ax, (label, imgs) in zip(axes, rows.items()):
+        ax.imshow(make_grid(imgs, nrow=len(_as_batch(imgs)), value_range=value_range), vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_visible(False)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def show_strip(frames: Sequence[torch.Tensor], labels: Sequence[Any] | None = None, title: str | None = None,
+               value_range: tuple[float, float] | None = None, scale: float = 1.0) -> plt.Figure:
+    """Samples over time: one column per frame (each a batch shown as a small grid).
+
+    Args:
+        frames: list of (B, C, H, W) batches, e.g. the same z decoded after each epoch.
+        labels: caption per frame (e.g. ``"step 200"``).
+    """
+    if len(frames) == 0:
+        raise ValueError("frames is empty")
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"got {len(frames)} frames but {len(labels)} labels")
+    n = len(frames)
+    fig, axes = plt.subplots(1, n, figsize=(min(14.0, 1.8 * n) * scale, 2.0 * scale))
+    axes = np.atleast_1d(axes)
+    for i, (ax, f) in enumerate(zip(axes, frames)):
+        ax.imshow(make_grid(f, value_range=value_range), vmin=0, vmax=1)
+        ax.set_axis_off()
+        if labels is not None:
+            ax.set_title(str(labels[i]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def smooth(values: Sequence[float], window: int) -> np.ndarray:
+    """Moving average with a window shrunk at the start (same length as input)."""
+    v = np.asarray(values, dtype=float)
+    if window <= 1 or len(v) < 2:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(0, idx - window)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None,
+                smooth_window: int | None = None, title: str | None = None, logy: bool = False,
+                xlabel: str = "step", ax: plt.Axes | None = None) -> plt.Figure:
+    """Training curves from a history ``{"loss": [...], ...}`` (raw faint, smoothed bold)."""
+    if not isinstance(history, Mapping):
+        raise TypeError(f"history must be a dict of lists, got {type(history).__name__}")
+    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v)]
+    unknown = [k for k in keys if k not in history]
+    if unknown:
+        raise KeyError(f"no curve {unknown} in history; it has {sorted(history)}")
+    if not keys:
+        raise ValueError("history has no values to plot")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3))
+    else:
+        fig = ax.figure
+    for k in keys:
+        v = np.asarray(history[k], dtype=float)
+        win = smooth_window or max(1, len(v) // 50)
+        line, = ax.plot(v, alpha=0.25 if win > 1 else 1.0)
+        if win > 1:
+            ax.plot(smooth(v, win), color=line.get_color(), label=k)
+        else:
+            line.set_label(k)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_2d(points: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | None = None,
+               title: str | None = None, ax: plt.Axes | None = None, s: float = 4, **kw: Any) -> plt.Figure:
+    """2-D points (N, 2), optionally coloured by integer label (latent spaces, mixtures)."""
+    p = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {p.shape}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+    else:
+        fig = ax.figure
+    if labels is not None:
+        lab = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+        sc = ax.scatter(p[:, 0], p[:, 1], c=lab, cmap="tab10", s=s, **kw)
+        if len(np.unique(lab)) <= 10:
+            ax.legend(*sc.legend_elements(), fontsize=7, loc="best", markerscale=0.8)
+    else:
+        ax.scatter(p[:, 0], p[:, 1], s=s, **kw)
+    ax.set_aspect("equal", "datalim")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def has_frontend() -> bool:
+    """True inside a live Jupyter kernel with widgets; False headless (``COURSE_HEADLESS=1``) or in scripts."""
+    if os.environ.get("COURSE_HEADLESS", "") not in ("", "0"):
+        return False
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        return ip is not None and "IPKernelApp" in ip.config
+    except Exception:  # pragma: no cover
+        return False
+
+
+def interpolation_widget(decode: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor,
+                         steps: int = 8, spherical: bool = False, value_range: tuple[float, float] | None = None,
+                         title: str = "latent interpolation") -> Any:
+    """A slider that decodes ``(1 - t) z0 + t z1``; a static strip of ``steps`` frames without a front end.
+
+    Args:
+        decode: maps latents (B, ...) to images (B, C, H, W).
+        z0, z1: two latents of the same shape (one item, no batch dim, or (1, ...)).
+        steps: frames in the static version.
+        spherical: slerp instead of linear interpolation (better for Gaussian latents).
+
+    Returns:
+        The ipywidgets object (live) or the matplotlib Figure (static).
+    """
+    z0, z1 = checks.tensor(z0, "z0"), checks.tensor(z1, "z1")
+    if z0.shape != z1.shape:
+        raise ValueError(f"z0 and z1 must have the same shape, got {tuple(z0.shape)} and {tuple(z1.shape)}")
+
+    def at(ts: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return decode(interpolate(z0, z1, ts, spherical))
+
+    if not has_frontend():
+        ts = torch.linspace(0, 1, steps)
+        fig = show_grid(at(ts), nrow=steps, value_range=value_range, title=title + " (t = 0 ... 1)")
+        return fig
+    import ipywidgets as widgets  # pragma: no cover
+
+    out = widgets.Output()  # pragma: no cover
+
+    def redraw(t: float) -> None:  # pragma: no cover
+        with out:
+            out.clear_output(wait=True)
+            fig = show_grid(at(torch.tensor([t])), value_range=value_range, title=f"t = {t:.2f}", scale=0.6)
+            plt.show(fig)
+
+    slider = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=1 / max(1, steps - 1), description="t")  # pragma: no cover
+    widgets.interactive(redraw, t=slider)  # pragma: no cover
+    redraw(0.0)  # pragma: no cover
+    return widgets.VBox([slider, out])  # pragma: no cover
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, ts: torch.Tensor, spherical: bool = False) -> torch.Tensor:
+    """Latents between z0 and z1 at fractions ``ts`` (T,) -> (T, *z.shape without a leading 1)."""
+    z0 = z0.reshape(z0.shape[1:]) if z0.ndim > 1 and z0.shape[0] == 1 else z0
+    z1 = z1.reshape(z1.shape[1:]) if z1.ndim > 1 and z1.shape[0] == 1 else z1
+    t = ts.to(z0).reshape(-1, *([1] * z0.ndim))
+    if not spherical:
+        return (1 - t) * z0 + t * z1
+    a, b = z0.flatten(), z1.flatten()
+    omega = torch.arccos((a / a.norm()).dot(b / b.norm()).clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * z0 + (torch.sin(t * omega) / so) * z1
+
+
+def slider_widget(render: Callable[[float], torch.Tensor], values: Sequence[float], label: str = "value",
+                  value_range: tuple[float, float] | None = None, title: str | None = None) -> Any:
+    """A slider over ``values`` that shows ``render(v)`` (images); static strip of all values headless."""
+    values = list(values)
+    if not values:
+        raise ValueError("values is empty")
+    if not has_frontend():
+        frames = [render(v) for v in values]
+        return show_strip(frames, [f"{label}={v:.2g}" for v in values], title=title, value_range=value_range)
+    import ipywidgets as widgets  # pragma: no cover
+
+    out = widgets.Output()  # pragma: no cover
+
+    def redraw(i: int) -> None:  # pragma: no cover
+        with out:
+            out.clear_output(wait=True)
+            plt.show(show_grid(render(values[i]), value_range=value_range, title=f"{label} = {values[i]:.3g}"))
+
+    s = widgets.IntSlider(value=0, min=0, max=len(values) - 1, description=label)  # pragma: no cover
+    widgets.interactive(redraw, i=s)  # pragma: no cover
+    redraw(0)  # pragma: no cover
+    return widgets.VBox([s, out])  # pragma: no cover
+
+
+def bar(values: Mapping[str, float], title: str | None = None, ylabel: str = "", ax: plt.Axes | None = None,
+        fmt: str = "{:.3g}") -> plt.Figure:
+    """A labelled bar chart of named numbers (values printed on the bars)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(max(3.0, 0.8 * len(values) + 1), 3))
+    else:
+        fig = ax.figure
+    names, vals = list(values), [float(v) for v in values.values()]
+    bars = ax.bar(range(len(vals)), vals, color="tab:blue")
+    ax.set_xticks(range(len(vals)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    for b_, v in zip(bars, vals):
+        ax.annotate(fmt.format(v), (b_.get_x() + b_.get_width() / 2, b_.get_height()), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def imshow(img: torch.Tensor | np.ndarray, title: str | None = None, ax: plt.Axes | None = None,
+           cmap: str | None = None, **kw: Any) -> plt.Figure:
+    """One image: (H, W), (C, H, W) tensor or (H, W, C) array; ranges as in :func:`to_unit`."""
+    if isinstance(img, np.ndarray):
+        img = torch.from_numpy(np.ascontiguousarray(img)).float()
+        if img.ndim == 3 and img.shape[-1] in (1, 3, 4):
+            img = img.permute(2, 0, 1)
+    x = _rgb(to_unit(_as_batch(img)))[0]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(3, 3))
+    else:
+        fig = ax.figure
+    if x.shape[0] == 1:
+        ax.imshow(x[0].numpy(), cmap=cmap or "gray", vmin=0, vmax=1, **kw)
+    else:
+        ax.imshow(x.permute(1, 2, 0).numpy(), **kw)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
