@@ -692,3 +692,23 @@ def voxel_shapes(n: int, size: int = 32, classes: Sequence[str] = VOXEL_CLASSES,
             occ = seat | back | legs
         out[k, 0] = occ.float()
     return out, labels
+
+
+def binarize(x: torch.Tensor, stochastic: bool = False, threshold: float = 0.5, seed: int = 0) -> torch.Tensor:
+    """Binarize images in [0, 1] to {0, 1} (float), as for binarized MNIST.
+
+    Args:
+        x: (N, C, H, W) in [0, 1].
+        stochastic: sample each pixel as Bernoulli(x) with a seeded generator (Salakhutdinov &
+            Murray 2008, the usual likelihood benchmark); else threshold at ``threshold``.
+        threshold: cut-off for the deterministic version.
+        seed: seed for the stochastic version.
+
+    Returns:
+        Float tensor of 0s and 1s with the shape of ``x``.
+    """
+    checks.image_batch(x, "x", lo=0.0, hi=1.0)
+    if stochastic:
+        g = torch.Generator().manual_seed(seed)
+        return (torch.rand(x.shape, generator=g) < x.cpu()).to(x)
+    return (x > threshold).to(x)
