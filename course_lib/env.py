@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -167,6 +168,11 @@ class Setup:
     seed: int
     deterministic: bool
     num_threads: int
+    started: float = field(default_factory=time.perf_counter, compare=False)
+
+    def elapsed(self) -> float:
+        """Seconds since the setup cell ran (for the notebook's wall time)."""
+        return time.perf_counter() - self.started
 
     def pick(self, smoke: Mapping[str, Any], lecture: Mapping[str, Any], full: Mapping[str, Any]) -> Sizes:
         """Sizes for this setup's budget (see :func:`pick`); prints them."""
