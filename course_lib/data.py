@@ -89,8 +89,14 @@ class ImageSet:
         """A new ImageSet with the items at ``index`` (attrs are indexed too)."""
         index = torch.as_tensor(index, dtype=torch.long)
         attrs = {}
+        n = len(self.x)
         for k, v in self.attrs.items():
-            attrs[k] = v[index] if isinstance(v, torch.Tensor) else [v[i] for i in index.tolist()]
+            if isinstance(v, torch.Tensor) and v.ndim > 0 and len(v) == n:
+                attrs[k] = v[index]
+            elif isinstance(v, (list, tuple)) and len(v) == n:
+                attrs[k] = [v[i] for i in index.tolist()]
+            else:  # dataset-level metadata (e.g. the paired style's name)
+                attrs[k] = v
         return ImageSet(self.name, self.x[index], None if self.y is None else self.y[index],
                         self.classes, self.source, self.license, attrs)
 
@@ -151,7 +157,10 @@ def verify_checksum(path: str | os.PathLike, expected: str, algorithm: str = "sh
 
 def _to_nchw(a: np.ndarray) -> torch.Tensor:
     """uint8/float/bool array (N, H, W) or (N, H, W, C) -> float32 (N, C, H, W) in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(a))
+    a = np.ascontiguousarray(a)
+    if not a.flags.writeable:
+        a = a.copy()
+    t = torch.from_numpy(a)
     if t.dtype == torch.uint8:
         t = t.float() / 255
     else:

@@ -1,0 +1,364 @@
+"""Sample-quality metrics of the GAN notebooks, each computed with a *named* feature network.
+
+* :func:`fid` -- the Frechet distance between Gaussian fits of real and generated features
+  (Heusel et al. 2017). The value depends entirely on the feature network, so every metric
+  here carries the network's name: print ``metrics.label("FID", net)`` -> ``"FID (course MNIST
+  classifier)"``. Two networks are available:
+
+  - :func:`course_classifier` -- a small CNN trained by the course on the dataset itself
+    (standard practice for MNIST-like data, where ImageNet features are a poor fit);
+  - :func:`imagenet_features` -- the offline ImageNet network of :mod:`course_lib.features`
+    (EfficientNet-Lite0; VGG19 when its weights are present). Neither is the paper's Inception-v3,
+    so numbers are *not* comparable to published FIDs.
+
+* :func:`inception_score` -- exp E_x KL(p(y|x) || p(y)) with the network's classifier head.
+* :func:`mode_coverage` -- modes covered, fraction of high-quality samples and KL over modes
+  for 2-D mixtures with known centres (Srivastava et al. 2017; Metz et al. 2017).
+* :func:`kl_divergence`, :func:`js_divergence` -- divergences of densities tabulated on a grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoints, checks, data, env, train
+
+# sizes of the course classifier's training run per budget
+_CLASSIFIER_SIZES = {"smoke": dict(n=1000, num_epochs=1), "lecture": dict(n=None, num_epochs=4),
+                     "full": dict(n=None, num_epochs=15)}
+_CLASSIFIERS: dict[tuple[str, int | None, str], FeatureNetwork] = {}
+
+
+@dataclass
+class FeatureNetwork:
+    """A frozen network that maps images in [0, 1] to features (and optionally class logits).
+
+    Attributes:
+        name: printed with every metric, e.g. ``"course MNIST classifier"``.
+        features: (B, C, H, W) in [0, 1] -> (B, D).
+        logits: (B, C, H, W) in [0, 1] -> (B, K), or None.
+        image_size: inputs are resized to this size first (None: any size).
+        channels: expected channels (gray is repeated to RGB when 3 are expected).
+        test_accuracy: the classifier's accuracy on the test split, when known.
+    """
+
+    name: str
+    features: Callable[[torch.Tensor], torch.Tensor]
+    logits: Callable[[torch.Tensor], torch.Tensor] | None
+    image_size: int | None
+    channels: int | None
+    device: torch.device
+    test_accuracy: float | None = None
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Check range (B, C, H, W) in [0, 1], fix channels and size, move to the device."""
+        checks.image_batch(x, "x")
+        try:
+            checks.value_range(x, "x", 0.0, 1.0, tol=1e-3)
+        except ValueError as e:
+            raise ValueError(f"{e}; {self.name} expects images in [0, 1] (map generator outputs in [-1, 1] "
+                             f"with (x + 1) / 2)") from None
+        x = x.clamp(0, 1).float()
+        if self.channels is not None and x.shape[1] != self.channels:
+            if x.shape[1] == 1 and self.channels == 3:
+                x = x.expand(-1, 3, -1, -1)
+            else:
+                raise ValueError(f"{self.name} expects {self.channels}-channel images, got shape {tuple(x.shape)}")
+        if self.image_size is not None and x.shape[-1] != self.image_size:
+            x = data.resize(x, self.image_size)
+        return x.to(self.device)
+
+    def __repr__(self) -> str:
+        return f"FeatureNetwork({self.name!r})"
+
+
+def label(metric: str, net: FeatureNetwork) -> str:
+    """``"FID (course MNIST classifier)"``: the name under which to print or record a metric."""
+    return f"{metric} ({net.name})"
+
+
+@torch.no_grad()
+def compute_features(x: torch.Tensor, net: FeatureNetwork, batch_size: int = 256) -> torch.Tensor:
+    """Features (N, D) of images (N, C, H, W) in [0, 1], computed in batches without gradients."""
+    checks.image_batch(x, "x")
+    checks.positive_int(batch_size, "batch_size")
+    return torch.cat([net.features(net.prepare(x[i:i + batch_size])).double().cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+def feature_statistics(feats: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of features (N, D), in float64."""
+    f = np.asarray(feats.detach().cpu() if isinstance(feats, torch.Tensor) else feats, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"features must have shape (N, D) with N >= 2, got {f.shape}")
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    r"""Frechet (2-Wasserstein) distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    $$d^2 = \lVert\mu_1 - \mu_2\rVert^2 + \operatorname{tr}\big(\Sigma_1 + \Sigma_2 - 2(\Sigma_1\Sigma_2)^{1/2}\big)$$
+
+    The trace of the matrix square root is computed stably as the sum of the square roots of
+    the eigenvalues of the symmetric matrix sqrt(S1) S2 sqrt(S1) (same spectrum as S1 S2).
+
+    Args:
+        mu1, mu2: means (D,).
+        sigma1, sigma2: covariances (D, D), symmetric positive semi-definite.
+
+    Returns:
+        d^2 (the quantity called FID), >= 0.
+
+    Reference:
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+        Equilibrium", NeurIPS 2017, arXiv:1706.08500, Eq. (6); Dowson & Landau 1982.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = len(mu1)
+    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {s1.shape}, sigma2 {s2.shape}")
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    sqrt_s1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = sqrt_s1 @ ((s2 + s2.T) / 2) @ sqrt_s1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    val = float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+    return max(val, 0.0)
+
+
+def fid(x_real: torch.Tensor, x_fake: torch.Tensor, net: FeatureNetwork, batch_size: int = 256) -> float:
+    """FID between two image sets with the feature network ``net``.
+
+    Args:
+        x_real: (N, C, H, W) in [0, 1] data images.
+        x_fake: (M, C, H, W) in [0, 1] generated images (N, M >= 2; FID is biased upward for small M,
+            so compare models at the same M).
+        net: :func:`course_classifier` or :func:`imagenet_features`.
+        batch_size: images per forward pass.
+
+    Returns:
+        The FID (print it as ``metrics.label("FID", net)``).
+
+    Reference:
+        Heusel et al. 2017 (with Inception-v3 pool features; here ``net.name``'s features).
+    """
+    fr, ff = compute_features(x_real, net, batch_size), compute_features(x_fake, net, batch_size)
+    return frechet_distance(*feature_statistics(fr), *feature_statistics(ff))
+
+
+@torch.no_grad()
+def inception_score(x: torch.Tensor, net: FeatureNetwork, splits: int = 1, batch_size: int = 256
+                    ) -> tuple[float, float]:
+    r"""Inception-score style metric with the classifier head of ``net``.
+
+    $$\mathrm{IS} = \exp\,\mathbb{E}_x\, \mathrm{KL}\big(p(y \mid x)\,\Vert\, p(y)\big)$$
+
+    between 1 (every image gets the same class distribution) and K (confident and all K classes equally used).
+
+    Args:
+        x: (N, C, H, W) images in [0, 1].
+        net: a network with ``logits`` (the course classifier; EfficientNet-Lite0's ImageNet head).
+        splits: compute on ``splits`` chunks and report mean and std (Salimans et al. use 10).
+        batch_size: images per forward pass.
+
+    Returns:
+        (mean, std) over splits (std 0 for one split).
+
+    Reference:
+        Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016, arXiv:1606.03498, Sec. 4.
+    """
+    if net.logits is None:
+        raise ValueError(f"{net.name} has no classifier head; the Inception score needs class probabilities")
+    checks.image_batch(x, "x")
+    checks.positive_int(splits, "splits")
+    logp = torch.cat([F.log_softmax(net.logits(net.prepare(x[i:i + batch_size])).double(), 1).cpu()
+                      for i in range(0, len(x), batch_size)])
+    scores = []
+    for chunk in logp.chunk(splits):
+        log_py = torch.logsumexp(chunk, 0) - np.log(len(chunk))
+        kl = (chunk.exp() * (chunk - log_py)).sum(1).mean()
+        scores.append(float(kl.exp()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+# ----------------------------------------------------------------------------------------
+# Feature networks
+# ----------------------------------------------------------------------------------------
+def course_classifier(name: str = "mnist", image_size: int | None = None, device: str | torch.device | None = None,
+                      verbose: bool = True) -> FeatureNetwork:
+    """The course classifier of a dataset: trained once (cached in the checkpoint folder), then frozen.
+
+    A small CNN (``nets.classifier.Classifier``) trained on ``data.load(name)`` with its labels
+    (digit for MNIST; category for emoji). Its penultimate layer gives FID features and its
+    logits an Inception-score style metric -- the standard substitute for Inception-v3 on
+    MNIST-like data.
+
+    Args:
+        name: a labelled dataset of :func:`course_lib.data.load` (``mnist``, ``emoji``, ...).
+        image_size: train (and evaluate) at this size (default: the dataset's).
+        device: default :func:`course_lib.env.device`.
+        verbose: print the test accuracy.
+
+    Returns:
+        A :class:`FeatureNetwork` named e.g. ``"course MNIST classifier"``.
+    """
+    from .nets import classifier as classifier_net
+
+    dev = torch.device(device) if device is not None else env.device()
+    key = (name, image_size, str(dev))
+    if key in _CLASSIFIERS:
+        return _CLASSIFIERS[key]
+    sizes = _CLASSIFIER_SIZES[env.budget()]
+    train_set = data.load(name, "train", n=sizes["n"], image_size=image_size)
+    test_set = data.load(name, "test", image_size=image_size)
+    if train_set.y is None:
+        raise ValueError(f"dataset {name!r} has no labels; the course classifier needs them")
+    c, s = train_set.x.shape[1], train_set.x.shape[-1]
+    num_classes = len(train_set.classes) if train_set.classes else int(train_set.y.max()) + 1
+    torch.manual_seed(0)
+    net = classifier_net.Classifier(c, num_classes, s).to(dev)
+
+    def train_fn(ckpt: checkpoints.Checkpoint) -> dict:
+        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+        ckpt.attach(opt=opt)
+
+        def step_fn(batch, step):
+            x, y = train.to(batch, dev)
+            x = x + 0.03 * torch.randn_like(x)             # a little noise: robust to generator artefacts
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+
+        net.train()
+        train.fit(step_fn, train_set.loader(64), num_epochs=sizes["num_epochs"], ckpt=ckpt, desc=f"classifier-{name}")
+        net.eval()
+        return {"test_accuracy": _accuracy(net, test_set, dev)}
+
+    tag = name + (f"-{image_size}" if image_size else "")
+    checkpoints.load_or_train(f"classifier-{tag}", {"net": net}, train_fn, verbose=verbose)
+    acc = float(checkpoints.load_or_train.last.extra.get("test_accuracy", _accuracy(net, test_set, dev)))
+    net.eval().requires_grad_(False)
+    pretty = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "lfw": "LFW"}.get(name, name)
+    fnet = FeatureNetwork(f"course {pretty} classifier", net.features, net, s, c, dev, acc)
+    if verbose:
+        print(f"{fnet.name}: test accuracy {acc:.3f} on {len(test_set)} held-out images")
+    _CLASSIFIERS[key] = fnet
+    return fnet
+
+
+@torch.no_grad()
+def _accuracy(net: torch.nn.Module, ds: data.ImageSet, dev: torch.device) -> float:
+    net.eval()
+    pred = torch.cat([net(ds.x[i:i + 512].to(dev)).argmax(1).cpu() for i in range(0, len(ds), 512)])
+    return float((pred == ds.y).float().mean())
+
+
+def imagenet_features(name: str = "auto", device: str | torch.device | None = None) -> FeatureNetwork:
+    """The offline ImageNet feature network (EfficientNet-Lite0, or VGG19 when its weights exist).
+
+    Features are the global-average-pooled deepest layer (1280-D for EfficientNet-Lite0);
+    images smaller than 32x32 are upsampled, gray is repeated to RGB.
+
+    Args:
+        name: ``auto``, ``efficientnet-lite0`` or ``vgg19`` (see :func:`course_lib.features.image_features`).
+        device: default :func:`course_lib.env.device`.
+    """
+    from . import features
+
+    net = features.image_features(name, device=device)
+    pretty = {"efficientnet-lite0": "EfficientNet-Lite0 ImageNet features", "vgg19": "VGG19 ImageNet features"}
+    return FeatureNetwork(pretty[net.name], net.pooled, net.logits if net.has_classifier else None,
+                          None, 3, net.device)
+
+
+# ----------------------------------------------------------------------------------------
+# 2-D mixtures and densities
+# ----------------------------------------------------------------------------------------
+def mode_coverage(samples: torch.Tensor, modes: torch.Tensor, std: float, n_std: float = 3.0,
+                  min_fraction: float = 0.1) -> dict:
+    """How many modes of a known mixture the samples cover, and how well.
+
+    A sample is *high quality* when it lies within ``n_std`` standard deviations of its nearest
+    centre; a mode is *covered* when it receives at least ``min_fraction`` of the high-quality
+    samples it would get under the data (``min_fraction * n / K``).
+
+    Args:
+        samples: (N, 2) generated points.
+        modes: (K, 2) mixture centres (``data.mixture_modes()``).
+        std: the components' standard deviation.
+        n_std: quality radius in standard deviations (3 as in VEEGAN).
+        min_fraction: fraction of the expected count a mode needs to count as covered.
+
+    Returns:
+        ``{"modes_covered": int, "high_quality": fraction in [0, 1], "counts": list of K ints,
+        "kl_modes": KL(q || uniform) of the high-quality samples' mode histogram q (0 = balanced,
+        log K = one mode; nan without high-quality samples)}``.
+
+    Reference:
+        Srivastava et al., "VEEGAN", NeurIPS 2017, arXiv:1705.07761, Sec. 5.1; Metz et al., "Unrolled
+        GANs", ICLR 2017, arXiv:1611.02163, Sec. 3.1.
+    """
+    checks.ndim(samples, "samples", 2, "(N, D)")
+    checks.ndim(modes, "modes", 2, "(K, D)")
+    if samples.shape[1] != modes.shape[1]:
+        raise ValueError(f"samples are {samples.shape[1]}-D but modes are {modes.shape[1]}-D")
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std}")
+    s, m = samples.detach().double().cpu(), modes.double().cpu()
+    dist = torch.cdist(s, m)
+    dmin, nearest = dist.min(1)
+    hq = dmin < n_std * std
+    k = len(m)
+    counts = torch.bincount(nearest[hq], minlength=k)
+    covered = int((counts >= max(1.0, min_fraction * len(s) / k)).sum())
+    total = int(counts.sum())
+    if total:
+        q = counts.double() / total
+        kl = float((q[q > 0] * (q[q > 0] * k).log()).sum())
+    else:
+        kl = float("nan")
+    return {"modes_covered": covered, "high_quality": float(hq.double().mean()), "counts": counts.tolist(),
+            "kl_modes": kl}
+
+
+def _densities(p: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    checks.tensor(p, "p")
+    checks.tensor(q, "q")
+    if p.shape != q.shape:
+        raise ValueError(f"p and q must be tabulated on the same grid, got {tuple(p.shape)} and {tuple(q.shape)}")
+    if (p < 0).any() or (q < 0).any():
+        raise ValueError("densities must be >= 0")
+    return p.double(), q.double()
+
+
+def kl_divergence(p: torch.Tensor, q: torch.Tensor, dx: float, eps: float = 1e-300) -> float:
+    r"""KL(p || q) = \int p log(p / q) dx for densities tabulated on a regular grid (Riemann sum).
+
+    Args:
+        p, q: densities at the same grid points, any shape; ``dx``: cell volume.
+        eps: floor of q (KL is infinite where q = 0 < p; the floor gives a large finite value).
+
+    Returns:
+        KL in nats.
+    """
+    p, q = _densities(p, q)
+    mask = p > 0
+    return float((p[mask] * (p[mask].log() - q[mask].clamp_min(eps).log())).sum() * dx)
+
+
+def js_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
+    r"""Jensen-Shannon divergence JS(p || q) = KL(p || m)/2 + KL(q || m)/2, m = (p + q)/2 (nats, <= log 2).
+
+    Reference:
+        Goodfellow et al. 2014, Theorem 1: C(G) = -log 4 + 2 JS(p_data || p_g).
+    """
+    p, q = _densities(p, q)
+    m = 0.5 * (p + q)
+    return 0.5 * kl_divergence(p, m, dx) + 0.5 * kl_divergence(q, m, dx)

@@ -1,0 +1,146 @@
+"""Tests of course_lib.likelihood: units, NLLs and KL against torch.distributions, IWAE, sampling."""
+
+import math
+
+import pytest
+import torch
+from torch import distributions as D
+
+from course_lib import likelihood
+
+
+def test_bits_per_dim_round_trip_and_paper_value():
+    # 81.30 nats on 784 binary pixels (PixelRNN paper) is 0.1496 bits/dim
+    assert likelihood.bits_per_dim(81.30, 784) == pytest.approx(81.30 / (784 * math.log(2)))
+    assert likelihood.bits_per_dim(81.30, 784) == pytest.approx(0.14961, abs=1e-5)
+    t = torch.tensor([10.0, 500.0])
+    assert torch.allclose(likelihood.nats_from_bits_per_dim(likelihood.bits_per_dim(t, 3072), 3072), t)
+    with pytest.raises(ValueError, match="num_dims"):
+        likelihood.bits_per_dim(1.0, 0)
+
+
+def test_num_dims():
+    assert likelihood.num_dims(torch.zeros(5, 3, 8, 8)) == 192
+    with pytest.raises(ValueError, match="batch"):
+        likelihood.num_dims(torch.zeros(5))
+
+
+def test_bernoulli_nll_matches_torch_distributions():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 1, 5, 5) * 3
+    x = (torch.rand(4, 1, 5, 5) < 0.5).float()
+    ref = -D.Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(likelihood.bernoulli_nll(logits, x), ref, atol=1e-5)
+    with pytest.raises(ValueError, match="same shape"):
+        likelihood.bernoulli_nll(logits, x[:, :, :4])
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        likelihood.bernoulli_nll(logits, x * 2 - 1)
+
+
+def test_categorical_nll_matches_torch_distributions():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 6, 2, 4, 4)
+    x = torch.randint(0, 6, (3, 2, 4, 4))
+    ref = -D.Categorical(logits=logits.permute(0, 2, 3, 4, 1)).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(likelihood.categorical_nll(logits, x), ref, atol=1e-5)
+    with pytest.raises(TypeError, match="integer"):
+        likelihood.categorical_nll(logits, x.float())
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):
+        likelihood.categorical_nll(logits, x + 1)
+
+
+def test_log_normal_matches_torch_distributions():
+    torch.manual_seed(0)
+    z, mu, logvar = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
+    ref = D.Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(-1)
+    assert torch.allclose(likelihood.log_normal(z, mu, logvar), ref, atol=1e-5)
+    assert torch.allclose(likelihood.log_normal(z), D.Normal(0.0, 1.0).log_prob(z).sum(-1), atol=1e-6)
+
+
+def test_kl_normal_closed_form_matches_torch_distributions():
+    torch.manual_seed(0)
+    mu, logvar = torch.randn(6, 4), torch.randn(6, 4)
+    q = D.Normal(mu, (0.5 * logvar).exp())
+    ref = D.kl_divergence(q, D.Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(-1)
+    assert torch.allclose(likelihood.kl_normal(mu, logvar), ref, atol=1e-5)
+    mu_p, logvar_p = torch.randn(6, 4), torch.randn(6, 4)
+    ref2 = D.kl_divergence(q, D.Normal(mu_p, (0.5 * logvar_p).exp())).sum(-1)
+    assert torch.allclose(likelihood.kl_normal(mu, logvar, mu_p, logvar_p), ref2, atol=1e-5)
+    assert torch.allclose(likelihood.kl_normal(torch.zeros(2, 3), torch.zeros(2, 3)), torch.zeros(2))
+    with pytest.raises(ValueError, match=r"\(B, D\)"):
+        likelihood.kl_normal(mu[0], logvar[0])
+
+
+def test_elbo_sign_and_beta():
+    r, k = torch.tensor([10.0, 20.0]), torch.tensor([1.0, 2.0])
+    assert torch.allclose(likelihood.elbo(r, k), torch.tensor([-11.0, -22.0]))
+    assert torch.allclose(likelihood.elbo(r, k, beta=4.0), torch.tensor([-14.0, -28.0]))
+    with pytest.raises(ValueError, match="beta"):
+        likelihood.elbo(r, k, beta=-1.0)
+
+
+def test_log_mean_exp_is_stable():
+    lw = torch.tensor([[1000.0, 1000.0], [-1000.0, -1000.0 + math.log(3)]])
+    out = likelihood.log_mean_exp(lw, 1)
+    assert torch.allclose(out, torch.tensor([1000.0, -1000.0 + math.log(2.0)]), atol=1e-4)
+
+
+def _toy_model():
+    """1-D latent, 3 binary pixels: p(x_d = 1 | z) = sigmoid(w_d z + b_d); exact p(x) by quadrature."""
+    w, b = torch.tensor([2.0, -1.5, 0.5]), torch.tensor([0.3, 0.0, -0.8])
+
+    def decode(z):  # (B, 1) -> (B, 1, 1, 3)
+        return (z * w + b).reshape(-1, 1, 1, 3)
+
+    def exact_log_px(x):  # x (N, 1, 1, 3)
+        z = torch.linspace(-10, 10, 20001, dtype=torch.float64)[:, None]
+        logits = (z * w.double() + b.double())                       # (G, 3)
+        out = []
+        for xi in x.reshape(-1, 3).double():
+            lp = -torch.nn.functional.binary_cross_entropy_with_logits(logits, xi.expand_as(logits),
+                                                                        reduction="none").sum(1)
+            lp = lp + D.Normal(0.0, 1.0).log_prob(z[:, 0])
+            out.append(torch.logsumexp(lp, 0) + math.log(20.0 / 20000))
+        return torch.stack(out).float()
+    return decode, exact_log_px
+
+
+def test_importance_log_px_converges_to_exact_and_bounds_elbo():
+    decode, exact = _toy_model()
+    x = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 1]], dtype=torch.float32).reshape(3, 1, 1, 3)
+    # an imperfect q(z|x) = N(0.3, 0.8^2) that ignores x: the ELBO is loose, IWAE tightens it
+    encode = lambda xb: (torch.full((len(xb), 1), 0.3), torch.full((len(xb), 1), math.log(0.64)))
+    g = torch.Generator().manual_seed(0)
+    lp_big, elbo = likelihood.importance_log_px(x, encode, decode, num_samples=20000, generator=g)
+    assert torch.allclose(lp_big, exact(x), atol=0.02)
+    assert (elbo < lp_big).all()
+    g = torch.Generator().manual_seed(1)
+    runs = [likelihood.importance_log_px(x, encode, decode, num_samples=2, generator=g) for _ in range(400)]
+    lp_2 = torch.stack([r[0] for r in runs]).mean(0)
+    elbo_1 = torch.stack([r[1] for r in runs]).mean(0)
+    # the bound tightens with K (Burda et al. 2016, Thm. 1): ELBO <= IWAE(K=2) <= IWAE(K=20000)
+    assert elbo_1.sum() < lp_2.sum() - 0.1 and lp_2.sum() < lp_big.sum() - 0.1
+
+
+def test_sample_autoregressive_follows_the_model():
+    # a model whose conditional copies the pixel on the left (and is 1 in column 0) gives all-ones rows
+    def copy_left(x):
+        logits = torch.full_like(x, 20.0)
+        logits[..., 1:] = torch.where(x[..., :-1] > 0.5, 20.0, -20.0)
+        return logits
+    x, frames = likelihood.sample_autoregressive(copy_left, (2, 1, 4, 5), num_frames=4)
+    assert torch.equal(x, torch.ones(2, 1, 4, 5))
+    assert len(frames) == 4 and frames[0].sum() < frames[-1].sum()
+    # categorical: logits peaked at (i + j + c) % K
+    K = 5
+
+    def pattern(x):
+        b, c, h, w = x.shape
+        idx = (torch.arange(h)[:, None] + torch.arange(w)[None] + torch.arange(c)[:, None, None]) % K
+        return 30.0 * torch.nn.functional.one_hot(idx, K).permute(3, 0, 1, 2)[None].float().expand(b, K, c, h, w)
+    x, _ = likelihood.sample_autoregressive(pattern, (2, 3, 3, 3), levels=K)
+    assert x.dtype == torch.long and torch.equal(x[0], pattern(x)[0].argmax(0))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        likelihood.sample_autoregressive(copy_left, (2, 4, 5))
+    with pytest.raises(ValueError, match="temperature"):
+        likelihood.sample_autoregressive(copy_left, (1, 1, 2, 2), temperature=0)

@@ -1,0 +1,54 @@
+"""course_lib.results and the course runner's report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from course_lib import course, results
+
+
+def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_NOTEBOOK", "99_test")
+    v = results.record("test NLL", torch.tensor(81.25), "nats", note="embedded MNIST")
+    assert v == pytest.approx(81.25)
+    assert "test NLL = 81.25 nats  (embedded MNIST)" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "99_test.json").read_text())
+    assert saved["test NLL"]["value"] == pytest.approx(81.25) and saved["test NLL"]["unit"] == "nats"
+
+
+def test_record_rejects_non_numbers():
+    with pytest.raises(TypeError, match="must be a number"):
+        results.record("x", "12")
+    with pytest.raises(ValueError, match="non-empty"):
+        results.record("", 1.0)
+
+
+def test_table(capsys):
+    text = results.table([{"model": "a", "fid": 1.23456}, {"model": "bb", "fid": 10.0}], title="T")
+    assert "model | fid" in text and "1.235" in text and text.startswith("T\n")
+    with pytest.raises(ValueError):
+        results.table([])
+
+
+def test_report_table(tmp_path):
+    rows = [{"notebook": "00_introduction", "budget": "smoke", "status": "ok", "wall_s": 3.2, "error": "",
+             "metrics": {"n": {"value": 4000, "unit": "images"}}},
+            {"notebook": "01_x", "budget": "smoke", "status": "failed", "wall_s": 1.0, "error": "ValueError: boom",
+             "metrics": {}}]
+    md = course.write_report(rows, tmp_path).read_text()
+    assert "| 00_introduction | smoke | ok | 3.2 | n = 4000 images |" in md
+    assert "**ValueError: boom**" in md
+    assert json.loads((tmp_path / "results.json").read_text())[1]["status"] == "failed"
+
+
+def test_notebook_selection(tmp_path):
+    for name in ("00_introduction", "05_gan", "06_dcgan"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    assert [p.stem for p in course.notebooks(tmp_path, ["05"])] == ["05_gan"]
+    assert [p.stem for p in course.notebooks(tmp_path, ["dcgan", "00"])] == ["00_introduction", "06_dcgan"]
+    with pytest.raises(SystemExit, match="no notebook matches"):
+        course.notebooks(tmp_path, ["99"])

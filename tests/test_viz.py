@@ -1,0 +1,79 @@
+"""course_lib.viz: grids for every range and channel count, curves, strips, widgets headless."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import viz
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
+def test_grid_any_channel_count(channels):
+    x = torch.rand(6, channels, 8, 8)
+    g = viz.make_grid(x, nrow=3, pad=1)
+    rows = 6 * (channels if channels in (2, 5) else 1)
+    ncols = 3
+    assert g.shape == (int(np.ceil(rows / ncols)) * 9 + 1, ncols * 9 + 1, 3)
+    assert g.min() >= 0 and g.max() <= 1
+    viz.show_grid(x, title="t")
+
+
+def test_range_detection_and_explicit_range():
+    x01 = torch.rand(2, 1, 4, 4)
+    assert np.allclose(viz.make_grid(x01 * 2 - 1, pad=0, nrow=2)[:, :4, 0], x01[0, 0].numpy(), atol=1e-6)
+    assert np.allclose(viz.to_unit(torch.tensor([0.0, 255.0]), (0, 255)).numpy(), [0, 1])
+    with pytest.raises(ValueError, match="lo < hi"):
+        viz.to_unit(x01, (1, 0))
+
+
+def test_rgba_composited_on_white():
+    x = torch.zeros(1, 4, 2, 2)  # fully transparent black
+    assert np.allclose(viz.make_grid(x, pad=0), 1.0)
+
+
+def test_bad_images():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        viz.show_grid(np.zeros((2, 1, 4, 4)))
+    with pytest.raises(ValueError, match="empty"):
+        viz.make_grid(torch.zeros(0, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        viz.make_grid(torch.zeros(1, 1, 1, 4, 4))
+
+
+def test_curves_strip_rows_scatter_bar():
+    fig = viz.plot_curves({"loss": list(np.linspace(1, 0, 200)), "acc": [0.5] * 200})
+    assert len(fig.axes[0].lines) == 4  # raw + smoothed for each
+    with pytest.raises(KeyError, match="no curve"):
+        viz.plot_curves({"loss": [1.0]}, keys=["kl"])
+    viz.show_strip([torch.rand(4, 1, 8, 8)] * 3, labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="3 frames but 2 labels"):
+        viz.show_strip([torch.rand(4, 1, 8, 8)] * 3, labels=["a", "b"])
+    viz.show_rows({"x": torch.rand(5, 3, 8, 8), "x_hat": torch.rand(5, 3, 8, 8)})
+    viz.scatter_2d(torch.randn(50, 2), torch.randint(0, 3, (50,)))
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        viz.scatter_2d(torch.randn(5, 3))
+    viz.bar({"a": 1.0, "b": 2.0})
+    assert np.allclose(viz.smooth([0, 0, 3, 3], 2), [0, 0, 1.5, 3])
+
+
+def test_interpolation_widget_is_static_without_frontend(monkeypatch):
+    monkeypatch.setenv("COURSE_HEADLESS", "1")
+    assert not viz.has_frontend()
+    decode = lambda z: torch.sigmoid(z).view(-1, 1, 2, 2)  # noqa: E731
+    fig = viz.interpolation_widget(decode, torch.zeros(4), torch.ones(4), steps=5)
+    assert fig.__class__.__name__ == "Figure"
+    fig = viz.slider_widget(lambda v: torch.full((1, 1, 2, 2), v), [0.0, 0.5, 1.0], label="t")
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="same shape"):
+        viz.interpolation_widget(decode, torch.zeros(4), torch.zeros(3))
+
+
+def test_interpolate_endpoints_linear_and_spherical():
+    z0, z1 = torch.randn(8), torch.randn(8)
+    for sph in (False, True):
+        zs = viz.interpolate(z0, z1, torch.tensor([0.0, 1.0]), spherical=sph)
+        assert torch.allclose(zs[0], z0, atol=1e-5) and torch.allclose(zs[1], z1, atol=1e-5)
+    mid = viz.interpolate(z0, z1, torch.tensor([0.5]), spherical=True)[0]
+    assert mid.norm() > viz.interpolate(z0, z1, torch.tensor([0.5]))[0].norm()  # slerp keeps the norm up
