@@ -105,6 +105,53 @@ def categorical_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, x.long(), reduction="none").flatten(1).sum(1)
 
 
+def nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """NLL per example of a Bernoulli (logits shaped like x) or categorical (logits (B, K, ...)) model.
+
+    Args:
+        logits: (B, ...) Bernoulli logits, or (B, K, ...) categorical logits.
+        x: (B, ...) binary floats in [0, 1], or long indices in ``[0, K)``.
+
+    Returns:
+        (B,) NLL in nats (see :func:`bernoulli_nll`, :func:`categorical_nll`).
+    """
+    checks.tensor(logits, "logits")
+    checks.tensor(x, "x")
+    if logits.ndim == x.ndim + 1:
+        return categorical_nll(logits, x)
+    return bernoulli_nll(logits, x)
+
+
+@torch.no_grad()
+def evaluate_nll(model: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.Tensor | None = None,
+                 batch_size: int = 250) -> torch.Tensor:
+    """NLL per example (nats) of an autoregressive model over a whole data set, in batches.
+
+    Args:
+        model: ``model(x)`` or ``model(x, y)`` -> logits (see :func:`nll`); it is put in eval mode.
+        x: (N, C, H, W) binary floats or long indices.
+        y: optional (N,) labels for a class-conditional model.
+        batch_size: examples per forward pass.
+
+    Returns:
+        (N,) NLL in nats on the model's device moved to the CPU; ``.mean()`` is the test NLL.
+    """
+    checks.ndim(x, "x", 4, "(N, C, H, W)")
+    checks.positive_int(batch_size, "batch_size")
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        logits = model(xb) if y is None else model(xb, y[i:i + batch_size].to(device))
+        out.append(nll(logits, xb).cpu())
+    if was_training:
+        model.train()
+    return torch.cat(out)
+
+
 def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Log density of a diagonal Gaussian, summed over the last dimension.
 
@@ -266,7 +313,7 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
     b, c, h, w = (int(s) for s in shape)
     x = torch.zeros(b, c, h, w, device=device, dtype=torch.float32 if levels is None else torch.long)
     total = c * h * w
-    marks = set(int(round(t)) for t in torch.linspace(0, total, num_frames + 1)[1:].tolist()) if num_frames else set()
+    marks = {round(t) for t in torch.linspace(0, total, num_frames + 1)[1:].tolist()} if num_frames else set()
     frames: list[torch.Tensor] = []
     t = 0
     for i in range(h):

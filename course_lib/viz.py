@@ -2,11 +2,12 @@
 
 Images may be in [0, 1] or [-1, 1] (detected, or say ``value_range=``) with any channel
 count: 1 is shown gray, 3 as RGB, 4 as RGBA composited on white, other counts as one gray
-panel per channel. Every function returns the matplotlib Figure so notebooks can save it.
+panel per channel. Every function returns a :class:`Shown` (the figure, displayed once; ``.fig``, ``.savefig``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +18,36 @@ import numpy as np
 import torch
 
 from . import checks
+
+class Shown:
+    """What a plotting function returns: the figure, shown once in Jupyter.
+
+    In a notebook the figure is displayed by the inline backend when the cell ends; returning
+    the bare Figure would display it a second time as the cell's value. ``Shown`` forwards
+    every attribute to the figure (``.savefig``, ``.axes``) and ``.fig`` is the Figure itself.
+    """
+
+    def __init__(self, fig: plt.Figure):
+        self.fig = fig
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fig, name)
+
+    def _ipython_display_(self) -> None:
+        """Nothing: the inline backend already shows the open figure."""
+
+    def __repr__(self) -> str:
+        w, h = self.fig.get_size_inches()
+        return f"<course figure {w:.1f}x{h:.1f} in, {len(self.fig.axes)} axes>"
+
+
+def _shows(fn):
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        out = fn(*args, **kw)
+        return Shown(out) if isinstance(out, plt.Figure) else out
+    return wrapper
+
 
 plt.rcParams.update({"figure.dpi": 80, "savefig.dpi": 80, "axes.grid": False, "image.interpolation": "nearest"})
 
@@ -90,9 +121,10 @@ def make_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None = 
     return grid.permute(1, 2, 0).numpy()
 
 
+@_shows
 def show_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None = None, title: str | None = None,
               value_range: tuple[float, float] | None = None, scale: float = 1.0, ax: plt.Axes | None = None,
-              pad: int = 1) -> plt.Figure:
+              pad: int = 1) -> Shown:
     """Show a batch of images as a grid.
 
     Args:
@@ -120,8 +152,9 @@ def show_grid(images: torch.Tensor | Sequence[torch.Tensor], nrow: int | None = 
     return fig
 
 
+@_shows
 def show_rows(rows: Mapping[str, torch.Tensor], value_range: tuple[float, float] | None = None,
-              scale: float = 1.0, title: str | None = None) -> plt.Figure:
+              scale: float = 1.0, title: str | None = None) -> Shown:
     """Several labelled rows of images (e.g. inputs / reconstructions / PCA), one row per entry."""
     if not rows:
         raise ValueError("rows is empty: pass {'label': images, ...}")
@@ -143,8 +176,9 @@ def show_rows(rows: Mapping[str, torch.Tensor], value_range: tuple[float, float]
     return fig
 
 
+@_shows
 def show_strip(frames: Sequence[torch.Tensor], labels: Sequence[Any] | None = None, title: str | None = None,
-               value_range: tuple[float, float] | None = None, scale: float = 1.0) -> plt.Figure:
+               value_range: tuple[float, float] | None = None, scale: float = 1.0) -> Shown:
     """Samples over time: one column per frame (each a batch shown as a small grid).
 
     Args:
@@ -180,9 +214,10 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return (c[idx] - c[lo]) / (idx - lo)
 
 
+@_shows
 def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None,
                 smooth_window: int | None = None, title: str | None = None, logy: bool = False,
-                xlabel: str = "step", ax: plt.Axes | None = None) -> plt.Figure:
+                xlabel: str = "step", ax: plt.Axes | None = None) -> Shown:
     """Training curves from a history ``{"loss": [...], ...}`` (raw faint, smoothed bold)."""
     if not isinstance(history, Mapping):
         raise TypeError(f"history must be a dict of lists, got {type(history).__name__}")
@@ -214,8 +249,9 @@ def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] | No
     return fig
 
 
+@_shows
 def scatter_2d(points: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | None = None,
-               title: str | None = None, ax: plt.Axes | None = None, s: float = 4, **kw: Any) -> plt.Figure:
+               title: str | None = None, ax: plt.Axes | None = None, s: float = 4, **kw: Any) -> Shown:
     """2-D points (N, 2), optionally coloured by integer label (latent spaces, mixtures)."""
     p = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=float)
     if p.ndim != 2 or p.shape[1] != 2:
@@ -250,6 +286,7 @@ def has_frontend() -> bool:
         return False
 
 
+@_shows
 def interpolation_widget(decode: Callable[[torch.Tensor], torch.Tensor], z0: torch.Tensor, z1: torch.Tensor,
                          steps: int = 8, spherical: bool = False, value_range: tuple[float, float] | None = None,
                          title: str = "latent interpolation") -> Any:
@@ -305,6 +342,7 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, ts: torch.Tensor, spherical:
     return (torch.sin((1 - t) * omega) / so) * z0 + (torch.sin(t * omega) / so) * z1
 
 
+@_shows
 def slider_widget(render: Callable[[float], torch.Tensor], values: Sequence[float], label: str = "value",
                   value_range: tuple[float, float] | None = None, title: str | None = None) -> Any:
     """A slider over ``values`` that shows ``render(v)`` (images); static strip of all values headless."""
@@ -329,8 +367,9 @@ def slider_widget(render: Callable[[float], torch.Tensor], values: Sequence[floa
     return widgets.VBox([s, out])  # pragma: no cover
 
 
+@_shows
 def bar(values: Mapping[str, float], title: str | None = None, ylabel: str = "", ax: plt.Axes | None = None,
-        fmt: str = "{:.3g}") -> plt.Figure:
+        fmt: str = "{:.3g}") -> Shown:
     """A labelled bar chart of named numbers (values printed on the bars)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=(max(3.0, 0.8 * len(values) + 1), 3))
@@ -348,8 +387,9 @@ def bar(values: Mapping[str, float], title: str | None = None, ylabel: str = "",
     return fig
 
 
+@_shows
 def imshow(img: torch.Tensor | np.ndarray, title: str | None = None, ax: plt.Axes | None = None,
-           cmap: str | None = None, **kw: Any) -> plt.Figure:
+           cmap: str | None = None, **kw: Any) -> Shown:
     """One image: (H, W), (C, H, W) tensor or (H, W, C) array; ranges as in :func:`to_unit`."""
     if isinstance(img, np.ndarray):
         img = torch.from_numpy(np.ascontiguousarray(img)).float()

@@ -144,3 +144,14 @@ def test_sample_autoregressive_follows_the_model():
         likelihood.sample_autoregressive(copy_left, (2, 4, 5))
     with pytest.raises(ValueError, match="temperature"):
         likelihood.sample_autoregressive(copy_left, (1, 1, 2, 2), temperature=0)
+
+
+def test_nll_dispatch_and_evaluate_nll_in_batches():
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 1, 1)
+    x = (torch.rand(7, 1, 3, 3) < 0.5).float()
+    full = likelihood.bernoulli_nll(net(x), x)
+    assert torch.allclose(likelihood.evaluate_nll(net, x, batch_size=3), full, atol=1e-6)
+    logits = torch.randn(2, 4, 1, 3, 3)
+    idx = torch.randint(0, 4, (2, 1, 3, 3))
+    assert torch.allclose(likelihood.nll(logits, idx), likelihood.categorical_nll(logits, idx))

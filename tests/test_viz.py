@@ -63,7 +63,7 @@ def test_interpolation_widget_is_static_without_frontend(monkeypatch):
     assert not viz.has_frontend()
     decode = lambda z: torch.sigmoid(z).view(-1, 1, 2, 2)  # noqa: E731
     fig = viz.interpolation_widget(decode, torch.zeros(4), torch.ones(4), steps=5)
-    assert fig.__class__.__name__ == "Figure"
+    assert isinstance(fig, viz.Shown) and fig.fig.__class__.__name__ == "Figure" and not hasattr(fig, "_repr_png_")
     fig = viz.slider_widget(lambda v: torch.full((1, 1, 2, 2), v), [0.0, 0.5, 1.0], label="t")
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match="same shape"):

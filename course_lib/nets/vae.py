@@ -276,7 +276,7 @@ class VectorQuantizer(nn.Module):
             pick = torch.randint(len(flat), (len(dead),), generator=generator).to(flat.device)
             self.codebook.weight[dead] = flat[pick]
         self.reset_usage()
-        return int(len(dead))
+        return len(dead)
 
 
 def code_perplexity(codes: torch.Tensor, num_codes: int) -> float:

@@ -1,0 +1,218 @@
+"""Tests of course_lib.nets.autoregressive: masks, causality by gradients, blind spot, training."""
+
+import pytest
+import torch
+
+from course_lib import likelihood
+from course_lib.nets import autoregressive as ar
+
+
+# --------------------------------------------------------------------------------------
+# Masks
+# --------------------------------------------------------------------------------------
+def test_conv_mask_5x5_type_a_and_b_as_on_the_slide():
+    a = ar.conv_mask(5, "A")[0, 0]
+    b = ar.conv_mask(5, "B")[0, 0]
+    expected_a = torch.tensor([[1, 1, 1, 1, 1],
+                               [1, 1, 1, 1, 1],
+                               [1, 1, 0, 0, 0],
+                               [0, 0, 0, 0, 0],
+                               [0, 0, 0, 0, 0]], dtype=torch.float32)
+    assert torch.equal(a, expected_a)
+    expected_b = expected_a.clone()
+    expected_b[2, 2] = 1
+    assert torch.equal(b, expected_b)
+
+
+def test_colour_mask_centre_is_r_then_g_then_b():
+    # 3 input channels (R, G, B) -> 6 outputs (2 per colour)
+    a = ar.conv_mask(3, "A", 3, 6, color_channels=3)[:, :, 1, 1]
+    b = ar.conv_mask(3, "B", 6, 6, color_channels=3)[:, :, 1, 1]
+    assert torch.equal(a, torch.tensor([[0, 0, 0]] * 2 + [[1, 0, 0]] * 2 + [[1, 1, 0]] * 2, dtype=torch.float32))
+    groups = torch.arange(6) // 2
+    assert torch.equal(b, (groups[:, None] >= groups[None, :]).float())
+    # the spatial past is shared by all channel pairs
+    assert (ar.conv_mask(3, "A", 3, 6, color_channels=3)[:, :, 0, :] == 1).all()
+
+
+def test_mask_bad_inputs():
+    with pytest.raises(ValueError, match="odd"):
+        ar.conv_mask(4, "A")
+    with pytest.raises(ValueError, match="mask_type"):
+        ar.conv_mask(3, "C")
+    with pytest.raises(ValueError, match="divisible by color_channels"):
+        ar.conv_mask(3, "B", 4, 4, color_channels=3)
+    with pytest.raises(ValueError, match="mask must be"):
+        ar.MaskedConv2d(2, 3, torch.ones(2, 2, 3, 3))
+
+
+def test_gated_stack_masks():
+    assert torch.equal(ar.vertical_mask(3, False), torch.tensor([[1., 1, 1], [0, 0, 0], [0, 0, 0]]))
+    assert torch.equal(ar.vertical_mask(3, True), torch.tensor([[1., 1, 1], [1, 1, 1], [0, 0, 0]]))
+    assert torch.equal(ar.horizontal_mask(5, False), torch.tensor([[1., 1, 0, 0, 0]]))
+    assert torch.equal(ar.horizontal_mask(5, True), torch.tensor([[1., 1, 1, 0, 0]]))
+
+
+# --------------------------------------------------------------------------------------
+# MADE
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("order_seed", [None, 3])
+def test_made_jacobian_is_autoregressive(order_seed):
+    torch.manual_seed(0)
+    d = 10
+    order = None if order_seed is None else torch.randperm(d, generator=torch.Generator().manual_seed(order_seed))
+    net = ar.MADE(d, (64, 64), order=order, seed=1)
+    x = torch.rand(1, d)
+    jac = torch.autograd.functional.jacobian(lambda v: net(v), x)[0, :, 0, :]      # (out d, in d)
+    deg = net.degrees
+    forbidden = deg[None, :] >= deg[:, None]            # input j not strictly earlier than output i
+    assert (jac[forbidden] == 0).all()
+    # not vacuous: the last output in the ordering depends on the earlier inputs
+    last = int(deg.argmax())
+    assert (jac[last][deg < deg[last]].abs() > 0).sum() >= d // 2
+
+
+def test_made_bad_inputs():
+    with pytest.raises(ValueError, match="permutation"):
+        ar.made_masks(4, (8,), order=torch.tensor([0, 0, 1, 2]))
+    with pytest.raises(ValueError, match="5 features"):
+        ar.MADE(5)(torch.zeros(2, 4))
+
+
+# --------------------------------------------------------------------------------------
+# Causality: the output at position i must not depend on inputs at positions >= i
+# --------------------------------------------------------------------------------------
+def _dependency(fn, x, out_index):
+    """|d out[out_index] / d x| for a float input x."""
+    x = x.clone().requires_grad_(True)
+    fn(x)[out_index].sum().backward()
+    return x.grad.abs()
+
+
+def _check_causal(fn, c, h, w, levels=None, self_allowed=False, color=True):
+    """Check every output (i, j, channel): inputs after it in raster (and R->G->B) order are unused."""
+    torch.manual_seed(0)
+    k = levels or 1
+    x = torch.rand(2, c * k, h, w)
+    seen_past = 0
+    for i in range(h):
+        for j in range(w):
+            for ch in range(c):
+                idx = (slice(None), slice(None), ch, i, j) if levels else (slice(None), ch, i, j)
+                grad = _dependency(fn, x, idx).sum(0).reshape(c, k, h, w).sum(1)      # (c, h, w)
+                pos = torch.arange(h)[:, None] * w + torch.arange(w)[None]
+                later = (pos > i * w + j)[None].expand(c, h, w).clone()
+                same = (pos == i * w + j)[None].expand(c, h, w)
+                cidx = torch.arange(c)[:, None, None]
+                if color:
+                    same_bad = same & ((cidx > ch) if self_allowed else (cidx >= ch))
+                else:
+                    same_bad = same & torch.tensor(not self_allowed)
+                bad = later | same_bad
+                assert (grad[bad] == 0).all(), f"output ({ch}, {i}, {j}) sees a future input"
+                seen_past += int((grad[~bad] > 0).any())
+    # not vacuous: almost every output depends on something in its past
+    assert seen_past >= c * h * w - 1
+
+
+def test_masked_conv_type_a_and_b_causal():
+    torch.manual_seed(0)
+    conv_a = ar.masked_conv(1, 1, 5, "A")
+    conv_b = ar.masked_conv(1, 1, 5, "B")
+    _check_causal(conv_a, 1, 5, 5)
+    _check_causal(conv_b, 1, 5, 5, self_allowed=True)
+    # type B really does use the centre pixel
+    assert _dependency(conv_b, torch.rand(1, 1, 5, 5), (slice(None), 0, 2, 2))[0, 0, 2, 2] > 0
+
+
+def test_colour_masked_conv_causal():
+    torch.manual_seed(0)
+    _check_causal(ar.masked_conv(3, 3, 3, "A", color_channels=3), 3, 4, 4)
+    _check_causal(ar.masked_conv(3, 3, 3, "B", color_channels=3), 3, 4, 4, self_allowed=True)
+
+
+def test_pixelcnn_binary_causal():
+    torch.manual_seed(0)
+    net = ar.PixelCNN(1, None, hidden=8, num_layers=3, kernel_size=5)
+    _check_causal(net, 1, 6, 6)
+
+
+def test_pixelcnn_colour_categorical_causal():
+    torch.manual_seed(0)
+    net = ar.PixelCNN(3, levels=4, hidden=12, num_layers=2, kernel_size=3)
+    assert net(torch.randint(0, 4, (2, 3, 5, 5))).shape == (2, 4, 3, 5, 5)
+    _check_causal(net, 3, 4, 4, levels=4)
+
+
+def test_gated_pixelcnn_causal_and_vertical_stack_sees_only_rows_above():
+    torch.manual_seed(0)
+    net = ar.GatedPixelCNN(1, None, hidden=8, num_layers=3, kernel_size=3, first_kernel=3)
+    _check_causal(net, 1, 6, 6)
+    x = torch.rand(1, 1, 6, 6)
+    for i in range(6):
+        grad = _dependency(lambda v: net.stacks(v)[0], x, (slice(None), slice(None), i, 3))[0, 0]
+        assert (grad[i:] == 0).all(), f"vertical stack at row {i} sees row >= {i}"
+        if i > 0:
+            assert (grad[:i] > 0).any()
+    # the horizontal stack alone is causal too
+    _check_causal(lambda v: net.stacks(v)[1][:, :1], 1, 5, 5)
+
+
+def test_conditional_networks_causal_and_use_the_label():
+    torch.manual_seed(0)
+    y = torch.tensor([3, 7])
+    p = ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3, num_classes=10)
+    g = ar.GatedPixelCNN(1, 4, hidden=8, num_layers=2, num_classes=10, first_kernel=3)
+    _check_causal(lambda v: p(v, y), 1, 5, 5)
+    _check_causal(lambda v: g(v, y), 1, 5, 5, levels=4)
+    x = torch.rand(2, 1, 5, 5)
+    assert not torch.allclose(p(x, y), p(x, torch.tensor([0, 0])))
+    with pytest.raises(ValueError, match="pass labels"):
+        p(x)
+    with pytest.raises(ValueError, match="unconditional"):
+        ar.PixelCNN(1, None, hidden=8, num_layers=1)(x, y)
+
+
+def test_network_bad_inputs():
+    with pytest.raises(ValueError, match="one data channel"):
+        ar.GatedPixelCNN(3)
+    with pytest.raises(ValueError, match="levels"):
+        ar.PixelCNN(1, levels=1)
+    with pytest.raises(ValueError, match="2 channels"):
+        ar.PixelCNN(2, hidden=8, num_layers=1)(torch.rand(1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        ar.PixelCNN(1, hidden=8, num_layers=1)(torch.rand(4, 4))
+
+
+# --------------------------------------------------------------------------------------
+# Receptive field: PixelCNN has a blind spot, the gated stacks do not
+# --------------------------------------------------------------------------------------
+def test_blind_spot_of_pixelcnn_and_none_for_gated():
+    torch.manual_seed(0)
+    h = w = 11
+    pos = (8, 5)
+    pix = ar.PixelCNN(1, None, hidden=8, num_layers=3, kernel_size=3, layer_kernel=3)
+    gated = ar.GatedPixelCNN(1, None, hidden=8, num_layers=3, kernel_size=3, first_kernel=3)
+    past = ar.causal_past(h, w, pos)
+    rf_p = ar.receptive_field(pix, (1, 1, h, w), pos) > 0
+    rf_g = ar.receptive_field(gated, (1, 1, h, w), pos) > 0
+    assert not (rf_p & ~past).any() and not (rf_g & ~past).any()
+    # 4 layers of 3x3 reach 4 rows up; PixelCNN misses the upper-right (e.g. 2 rows up, 3 right)
+    assert not rf_p[pos[0] - 2, pos[1] + 3]
+    assert rf_g[pos[0] - 2, pos[1] + 3]
+    assert rf_g.sum() > rf_p.sum()
+
+
+def test_pixelcnn_overfits_one_batch():
+    torch.manual_seed(0)
+    x = (torch.rand(8, 1, 8, 8) < 0.3).float()
+    net = ar.PixelCNN(1, None, hidden=16, num_layers=2, kernel_size=3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = None
+    for _ in range(150):
+        loss = likelihood.bernoulli_nll(net(x), x).mean()
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first

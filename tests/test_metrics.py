@@ -1,0 +1,107 @@
+"""course_lib.metrics: FID against scipy, Inception score bounds, mode coverage, divergences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from course_lib import data, metrics
+
+
+def _direct_fid(mu1, s1, mu2, s2):
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean.real))
+
+
+def test_frechet_distance_matches_scipy_sqrtm():
+    rng = np.random.default_rng(0)
+    for d in (1, 5, 32):
+        a, b = rng.normal(size=(200, d)), rng.normal(size=(300, d)) @ rng.normal(size=(d, d)) + 0.5
+        m1, s1 = metrics.feature_statistics(a)
+        m2, s2 = metrics.feature_statistics(b)
+        assert metrics.frechet_distance(m1, s1, m2, s2) == pytest.approx(_direct_fid(m1, s1, m2, s2), rel=1e-6, abs=1e-8)
+    assert metrics.frechet_distance(m1, s1, m1, s1) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_frechet_distance_of_1d_gaussians_is_closed_form():
+    # W2^2 between N(m1, s1^2) and N(m2, s2^2) is (m1 - m2)^2 + (s1 - s2)^2
+    val = metrics.frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([-2.0]), np.array([[1.0]]))
+    assert val == pytest.approx(9.0 + 1.0)
+    with pytest.raises(ValueError, match="shapes do not match"):
+        metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def _toy_net():
+    torch.manual_seed(0)
+    proj = torch.randn(16, 6)
+
+    def feats(x):
+        return x.flatten(1)[:, :16] @ proj
+
+    return metrics.FeatureNetwork("toy projection", feats, lambda x: feats(x)[:, :3] * 5, 4, 1, torch.device("cpu"))
+
+
+def test_fid_is_small_for_same_distribution_and_grows_with_shift():
+    net = _toy_net()
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(400, 1, 4, 4, generator=g), torch.rand(400, 1, 4, 4, generator=g)
+    shifted = (b * 0.5 + 0.5)
+    same, diff = metrics.fid(a, b, net), metrics.fid(a, shifted, net)
+    assert same < 0.1 * diff
+    assert metrics.label("FID", net) == "FID (toy projection)"
+    with pytest.raises(ValueError, match=r"\(x \+ 1\) / 2"):
+        metrics.fid(a * 2 - 1, b, net)
+
+
+def test_inception_score_bounds():
+    net = _toy_net()
+    x = torch.rand(300, 1, 4, 4)
+    is_mean, _ = metrics.inception_score(x, net, splits=3)
+    assert 1.0 <= is_mean <= 3.0 + 1e-9
+    const = metrics.FeatureNetwork("const", lambda x: x.flatten(1), lambda x: torch.zeros(len(x), 3), None, 1,
+                                   torch.device("cpu"))
+    assert metrics.inception_score(x, const)[0] == pytest.approx(1.0)
+    onehot = metrics.FeatureNetwork("onehot", lambda x: x.flatten(1),
+                                    lambda x: 50 * torch.nn.functional.one_hot(torch.arange(len(x)) % 3, 3).float(),
+                                    None, 1, torch.device("cpu"))
+    assert metrics.inception_score(x, onehot)[0] == pytest.approx(3.0, rel=1e-6)
+
+
+def test_mode_coverage_counts_modes_and_quality():
+    modes = data.mixture_modes()
+    x, _ = data.gaussian_mixture_2d(4000, std=0.05)
+    full = metrics.mode_coverage(x, modes, std=0.05)
+    assert full["modes_covered"] == 8 and full["high_quality"] > 0.98 and full["kl_modes"] < 0.01
+    two = x[(torch.cdist(x, modes).argmin(1) < 2)]
+    half = metrics.mode_coverage(two, modes, std=0.05)
+    assert half["modes_covered"] == 2 and half["kl_modes"] == pytest.approx(math.log(4), abs=0.02)
+    smeared = 2.5 * torch.randn(2000, 2)
+    assert metrics.mode_coverage(smeared, modes, std=0.05)["high_quality"] < 0.1
+
+
+def test_kl_and_js_on_a_grid_match_closed_forms():
+    x = torch.linspace(-15, 15, 30001, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    p = torch.distributions.Normal(0.0, 1.0)
+    q = torch.distributions.Normal(1.0, 2.0)
+    exact = float(torch.distributions.kl_divergence(p, q))
+    assert metrics.kl_divergence(p.log_prob(x).exp(), q.log_prob(x).exp(), dx) == pytest.approx(exact, rel=1e-5)
+    pd = p.log_prob(x).exp()
+    assert metrics.js_divergence(pd, pd, dx) == pytest.approx(0.0, abs=1e-9)
+    far = torch.distributions.Normal(30.0, 1.0).log_prob(x + 0.0).exp()   # disjoint support on the grid
+    assert metrics.js_divergence(pd, far, dx) <= math.log(2) + 1e-6
+
+
+def test_course_classifier_trains_once_and_names_itself(ckpt_dir):
+    net = metrics.course_classifier("mnist", verbose=False)
+    assert net.name == "course MNIST classifier" and net.test_accuracy > 0.5
+    assert (ckpt_dir / "classifier-mnist-smoke.pt").exists()
+    test = data.load("mnist", "test", n=200)
+    real_vs_real = metrics.fid(test.x[:100], test.x[100:], net)
+    noise = metrics.fid(test.x[:100], torch.rand(100, 1, 28, 28), net)
+    assert real_vs_real < noise
+    assert metrics.course_classifier("mnist", verbose=False) is net     # cached

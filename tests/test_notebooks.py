@@ -1,0 +1,122 @@
+"""Every notebook follows the house anatomy; student copies generate; the course runner works.
+
+(The notebooks themselves are executed by nbval at the smoke budget: ``pytest --nbval-lax notebooks``.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_lib import course, exercises
+
+NOTEBOOKS = sorted((course.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IMPORT_FROM = re.compile(r"^\s*from\s+(course_lib(?:\.[\w.]+)?)\s+import\s+\(?([^)#\n]+)", re.M)
+
+
+def _cells(path: Path):
+    nb = json.loads(path.read_text())
+    out = []
+    for c in nb["cells"]:
+        src = c["source"]
+        out.append((c["cell_type"], "".join(src) if isinstance(src, list) else src))
+    return out
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_introduction.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_anatomy(path: Path):
+    cells = _cells(path)
+    kind, first = cells[0]
+    num = path.stem[:2]
+    assert kind == "markdown" and re.match(rf"# {num} · \S", first), \
+        f"{path.name}: first cell must be markdown starting with '# {num} · Title'"
+    assert "Learning goals" in first, f"{path.name}: the first cell needs a **Learning goals** list"
+    assert re.search(r"\*\*(Paper|Papers|References?):\*\*", first), \
+        f"{path.name}: the first cell needs a **Paper:** or **References:** line"
+    code = [src for k, src in cells if k == "code"]
+    assert "env.setup(" in code[0] and "cfg.pick(" in code[0], \
+        f"{path.name}: the first code cell must be the setup cell (env.setup + cfg.pick)"
+    assert sum("env.setup(" in c for c in code) == 1, f"{path.name}: env.setup must appear in one cell only"
+    md = [src for k, src in cells if k == "markdown"]
+    assert any(re.search(r"^## 1\. ", m, re.M) for m in md), f"{path.name}: sections are numbered '## 1. ...'"
+    assert any(re.search(r"^## Summary", m, re.M) for m in md), f"{path.name}: needs a '## Summary' cell"
+    assert any(re.search(r"^## Further reading", m, re.M) for m in md), f"{path.name}: needs '## Further reading'"
+    assert any("$" in m for m in md), f"{path.name}: the slides' equations belong in LaTeX"
+    # exercises: >= 2 solution blocks, each followed by an automatic check
+    idx = [i for i, src in enumerate(code) if exercises.BEGIN in src]
+    assert len(idx) >= 2, f"{path.name}: needs at least two exercises with '{exercises.BEGIN}'"
+    for i in idx:
+        after = "\n".join(code[i:i + 3])
+        assert "exercises.check" in after, f"{path.name}: exercise in code cell {i} has no exercises.check_* after it"
+    assert any('results.record("notebook wall time"' in c for c in code), \
+        f"{path.name}: record the wall time: results.record(\"notebook wall time\", cfg.elapsed(), \"s\")"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_imports_are_modules_not_names(path: Path):
+    for kind, src in _cells(path):
+        if kind != "code":
+            continue
+        assert "import *" not in src, f"{path.name}: no 'import *'"
+        for mod, names in IMPORT_FROM.findall(src):
+            for name in [n.strip().split(" as ")[0] for n in names.split(",") if n.strip()]:
+                try:
+                    importlib.import_module(f"{mod}.{name}")
+                except ImportError:
+                    pytest.fail(f"{path.name}: 'from {mod} import {name}' imports a name; import the module "
+                                f"and write {mod.split('.')[-1]}.{name}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_with_outputs_and_small(path: Path):
+    nb = json.loads(path.read_text())
+    assert path.stat().st_size < 6_000_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB; shrink figures"
+    ran = [c for c in nb["cells"] if c["cell_type"] == "code" and c.get("outputs")]
+    assert ran, f"{path.name}: commit the notebook with the outputs of a lecture-budget run"
+
+
+def test_student_copies_generate(tmp_path):
+    counts = exercises.write_student_copies(course.ROOT / "notebooks", tmp_path)
+    assert set(counts) == {p.name for p in NOTEBOOKS}
+    for name, n in counts.items():
+        assert n >= 2, name
+        text = (tmp_path / name).read_text()
+        assert exercises.BEGIN not in text and "NotImplementedError" in text
+        compile_cells = [c for c in json.loads(text)["cells"] if c["cell_type"] == "code"]
+        for c in compile_cells:  # every student cell is still valid Python (magics aside)
+            src = "".join(c["source"])
+            if not src.lstrip().startswith(("%", "!")):
+                compile(src, name, "exec")
+
+
+def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python",
+                                                                           "display_name": "Python 3"}},
+          "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# 98 · Test"},
+                    {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                     "source": "from course_lib import env, results\nimport os\n"
+                               "results.record('budget is smoke', float(env.budget() == 'smoke'))\n"
+                               "print(os.environ['COURSE_HEADLESS'])"}]}
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    (folder / "98_test.ipynb").write_text(json.dumps(nb))
+    (folder / "99_fail.ipynb").write_text(json.dumps({**nb, "cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "1 / 0"}]}))
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    rows = course.run(out=tmp_path / "build", folder=folder, timeout=120)
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert rows[0]["metrics"]["budget is smoke"]["value"] == 1.0
+    assert "ZeroDivisionError" in rows[1]["error"]
+    build = tmp_path / "build"
+    assert (build / "executed" / "98_test.ipynb").exists() and (build / "html" / "98_test.html").exists()
+    executed = json.loads((build / "executed" / "98_test.ipynb").read_text())
+    assert "1" in "".join(executed["cells"][1]["outputs"][-1].get("text", ""))
+    assert "| 98_test | smoke | ok |" in (build / "results.md").read_text()
