@@ -26,7 +26,7 @@ course: $(STAMP)
 # One pytest run: unit tests and notebooks (nbval) at the smoke budget, 2 workers by file.
 test: $(STAMP)
 	OMP_NUM_THREADS=1 COURSE_NUM_THREADS=1 COURSE_BUDGET=smoke COURSE_HEADLESS=1 COURSE_PROGRESS=0 \
-	COURSE_CHECKPOINT_DIR=build/test-checkpoints MPLBACKEND=Agg \
+	COURSE_CHECKPOINT_DIR=$(CURDIR)/build/test-checkpoints MPLBACKEND=Agg \
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax --durations=15 tests notebooks
 
 unit: $(STAMP)
