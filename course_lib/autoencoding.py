@@ -155,7 +155,7 @@ def pretrain_layerwise(net: MLPAutoencoder, x: torch.Tensor, num_epochs: int, ba
         n = h.shape[0]
         loader = [None] * max(1, n // batch_size)               # len() for num_epochs; batches drawn below
 
-        def step_fn(_, step, h=h, i=i, kind=kind, opt=opt):
+        def step_fn(_, step, h=h, i=i, kind=kind, opt=opt, n=n):
             idx = torch.randint(n, (min(batch_size, n),), generator=g).to(h.device)
             hb = h[idx]
             out = net.decode_layer(net.encode_layer(hb, i), i)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from . import checks
+from . import checks, viz
 
 
 # --------------------------------------------------------------------------------------
@@ -497,3 +497,102 @@ def fit_gabor(atoms: torch.Tensor | np.ndarray, refine: bool = True) -> dict[str
         out_params[i], out_fit[i] = p, fit
         out_r2[i] = 1.0 - ((a[i] - fit) ** 2).sum() / max(tot[i], 1e-300)
     return {"params": out_params, "r2": out_r2, "fit": out_fit}
+
+
+# --------------------------------------------------------------------------------------
+# Pictures of atoms and codes
+# --------------------------------------------------------------------------------------
+def atom_images(dictionary: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Atoms as images for :func:`course_lib.viz.show_grid`: each scaled by its max |value|, 0 -> mid-gray.
+
+    Args:
+        dictionary: (K, D) atoms as rows.
+        shape: image shape of one atom with D = prod(shape), e.g. ``(1, 10, 10)``.
+
+    Returns:
+        (K, *shape) float tensor in [0, 1].
+    """
+    checks.ndim(dictionary, "dictionary", 2, "(K, D)")
+    if math.prod(shape) != dictionary.shape[1]:
+        raise ValueError(f"shape {tuple(shape)} has {math.prod(shape)} values but atoms have D={dictionary.shape[1]}")
+    d = dictionary.detach().float().cpu()
+    d = d / d.abs().amax(1, keepdim=True).clamp_min(1e-12)
+    return (0.5 + 0.5 * d).reshape(-1, *shape)
+
+
+def stem_codes(codes: dict[str, torch.Tensor], title: str | None = None, top: int = 0):
+    """Stem plot of one or more code vectors (K,) on shared axes; the ``top`` largest of the first are labelled.
+
+    Args:
+        codes: ``{"label": (K,) tensor}``, e.g. ``{"FISTA": a, "encoder": f}``.
+        title: axes title.
+        top: annotate the indices of this many largest |coefficients| of the first code.
+
+    Returns:
+        The figure (a :class:`course_lib.viz.Shown`, displayed once in Jupyter).
+    """
+    import matplotlib.pyplot as plt
+
+    if not codes:
+        raise ValueError("codes is empty: pass {'label': (K,) tensor}")
+    fig, ax = plt.subplots(figsize=(7, 2.4))
+    markers = ["o", "x", "s", "^"]
+    for i, (label, c) in enumerate(codes.items()):
+        checks.ndim(c, f"codes[{label!r}]", 1, "(K,)")
+        v = c.detach().float().cpu().numpy()
+        ml, sl, _ = ax.stem(np.arange(len(v)) + 0.25 * i, v, label=f"{label} ({int((v != 0).sum())} non-zero)",
+                             markerfmt=f"C{i}{markers[i % 4]}", linefmt=f"C{i}-", basefmt="k-")
+        plt.setp(sl, linewidth=0.8)
+        plt.setp(ml, markersize=3)
+        if i == 0 and top:
+            for j in np.argsort(-np.abs(v))[:top]:
+                ax.annotate(f"{j}", (j, v[j]), textcoords="offset points", xytext=(0, 4 if v[j] >= 0 else -10),
+                            ha="center", fontsize=8)
+    ax.set_xlabel("atom index k")
+    ax.set_ylabel("coefficient a_k")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return viz.Shown(fig)
+
+
+def plot_tradeoff(lams, nonzero, error, mark: float | None = None, title: str | None = None):
+    """The lambda trade-off: mean non-zero coefficients vs relative reconstruction error.
+
+    Args:
+        lams: the lambda values (L,).
+        nonzero: mean number of non-zero coefficients per signal (L,).
+        error: relative squared reconstruction error ||x - a phi||^2 / ||x||^2 (L,).
+        mark: a lambda to highlight (e.g. the one used for learning).
+
+    Returns:
+        The figure as a :class:`course_lib.viz.Shown` (left: both against lambda; right: error against sparsity).
+    """
+    import matplotlib.pyplot as plt
+
+    lams, nonzero, error = (np.asarray(v, dtype=float) for v in (lams, nonzero, error))
+    if not (lams.shape == nonzero.shape == error.shape) or lams.ndim != 1:
+        raise ValueError(f"lams, nonzero and error must be 1-D of equal length, got {lams.shape}, "
+                         f"{nonzero.shape}, {error.shape}")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 2.8))
+    a1.semilogx(lams, error, "o-", color="C3", label="rel. reconstruction error")
+    a1.set_xlabel("lambda")
+    a1.set_ylabel("rel. error", color="C3")
+    b1 = a1.twinx()
+    b1.semilogx(lams, nonzero, "s-", color="C0")
+    b1.set_ylabel("non-zeros per patch", color="C0")
+    a2.plot(nonzero, error, "o-", color="k")
+    for lam_, nz, er in zip(lams, nonzero, error):
+        a2.annotate(f"{lam_:.2g}", (nz, er), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    if mark is not None:
+        i = int(np.argmin(np.abs(np.log(lams) - np.log(mark))))
+        a1.axvline(lams[i], color="gray", ls=":")
+        a2.plot(nonzero[i], error[i], "o", color="C2", markersize=9, label=f"lambda = {lams[i]:.2g}")
+        a2.legend(fontsize=8)
+    a2.set_xlabel("non-zero coefficients per patch")
+    a2.set_ylabel("rel. reconstruction error")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return viz.Shown(fig)

@@ -8,6 +8,7 @@ encoder flattens, the decoder returns the shape it was given (``image_shape``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -96,8 +97,8 @@ class MLPAutoencoder(nn.Module):
         self.dims, self.activation, self.output = tuple(dims), activation, output
         self.image_shape = tuple(image_shape) if image_shape is not None else None
         self.in_dim, self.latent_dim = dims[0], dims[-1]
-        self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.decoder_layers = nn.ModuleList(nn.Linear(b, a) for a, b in zip(dims[:-1], dims[1:]))
+        self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
+        self.decoder_layers = nn.ModuleList(nn.Linear(b, a) for a, b in itertools.pairwise(dims))
         self.act = ACTIVATIONS[activation]()
 
     @property
