@@ -377,7 +377,8 @@ def bar(values: Mapping[str, float], title: str | None = None, ylabel: str = "",
         fig = ax.figure
     names, vals = list(values), [float(v) for v in values.values()]
     bars = ax.bar(range(len(vals)), vals, color="tab:blue")
-    ax.set_xticks(range(len(vals)), names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    tilt = len(names) > 4 or sum(len(n) for n in names) > 36  # long labels would overlap
+    ax.set_xticks(range(len(vals)), names, rotation=25 if tilt else 0, ha="right" if tilt else "center")
     for b_, v in zip(bars, vals):
         ax.annotate(fmt.format(v), (b_.get_x() + b_.get_width() / 2, b_.get_height()), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel(ylabel)
