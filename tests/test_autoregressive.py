@@ -216,3 +216,15 @@ def test_pixelcnn_overfits_one_batch():
         loss.backward()
         opt.step()
     assert loss.item() < 0.5 * first
+
+
+def test_colour_pixelcnn_uses_the_allowed_channels_of_its_own_pixel():
+    torch.manual_seed(0)
+    net = ar.PixelCNN(3, None, hidden=30, num_layers=2, kernel_size=3)
+    x = torch.rand(1, 3, 6, 6, requires_grad=True)
+    dep = torch.zeros(3, 3, dtype=torch.int)
+    for c in range(3):
+        (grad,) = torch.autograd.grad(net(x)[0, c, 3, 3], x)
+        dep[c] = (grad[0, :, 3, 3] != 0).int()
+    # R <- nothing, G <- R, B <- R, G (strictly lower triangular)
+    assert torch.equal(dep, torch.tensor([[0, 0, 0], [1, 0, 0], [1, 1, 0]], dtype=torch.int))
