@@ -179,3 +179,9 @@ def test_emoji_subset_keeps_per_item_attributes_aligned():
     full = data.load("emoji")
     i = full.attrs["name"].index(s.attrs["name"][3])
     assert torch.equal(s.attrs["skin_tone"][3], full.attrs["skin_tone"][i])
+
+
+def test_labelled_splits_come_shuffled_but_fixed():
+    a, b = data.load("mnist", "test"), data.load("mnist", "test")
+    assert torch.equal(a.y, b.y)
+    assert len(a.y[:20].unique()) >= 6  # not sorted by class
