@@ -124,7 +124,7 @@ def gan_value(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Ten
     return -minimax_d_loss(logits_real, logits_fake)
 
 
-def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
     r"""The optimal discriminator for a fixed generator, from the two densities.
 
     $$D^*(x) = \frac{p_\text{data}(x)}{p_\text{data}(x) + p_g(x)}$$
@@ -132,10 +132,9 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor, eps: float = 
     Args:
         p_data: densities of the data at some points, any shape, >= 0.
         p_g: generator densities at the same points (same shape).
-        eps: avoids 0/0 where both densities vanish (D* = 1/2 there).
 
     Returns:
-        D*(x) in [0, 1], the shape of the inputs.
+        D*(x) in [0, 1], the shape of the inputs (1/2 where both densities are 0).
 
     Reference:
         Goodfellow et al. 2014, Proposition 1, Eq. (2).
@@ -146,7 +145,8 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor, eps: float = 
         raise ValueError(f"p_data and p_g must have the same shape, got {tuple(p_data.shape)} and {tuple(p_g.shape)}")
     if (p_data < 0).any() or (p_g < 0).any():
         raise ValueError("p_data and p_g are densities and must be >= 0")
-    return (p_data + eps / 2) / (p_data + p_g + eps)
+    denom = p_data + p_g
+    return torch.where(denom > 0, p_data / torch.where(denom > 0, denom, 1.0), 0.5)
 
 
 # ----------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from . import checkpoints, checks, data, env, train
 
 # sizes of the course classifier's training run per budget
-_CLASSIFIER_SIZES = {"smoke": dict(n=1000, num_epochs=1), "lecture": dict(n=None, num_epochs=4),
-                     "full": dict(n=None, num_epochs=15)}
+_CLASSIFIER_SIZES = {"smoke": {"n": 1000, "num_epochs": 2}, "lecture": {"n": None, "num_epochs": 4},
+                     "full": {"n": None, "num_epochs": 15}}
 _CLASSIFIERS: dict[tuple[str, int | None, str], FeatureNetwork] = {}
 
 
@@ -96,7 +96,7 @@ def feature_statistics(feats: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np
     f = np.asarray(feats.detach().cpu() if isinstance(feats, torch.Tensor) else feats, dtype=np.float64)
     if f.ndim != 2 or len(f) < 2:
         raise ValueError(f"features must have shape (N, D) with N >= 2, got {f.shape}")
-    return f.mean(0), np.cov(f, rowvar=False)
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

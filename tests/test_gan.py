@@ -111,6 +111,11 @@ def test_dcgan_variant_on_images_with_a_loader():
     assert hist["step"] == [2.0, 4.0]
 
 
+def test_cpu_path_uses_no_mixed_precision():
+    tr = gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1, device="cpu")
+    assert tr.amp_dtype is None and not tr.scaler_d.is_enabled() and not tr.scaler_g.is_enabled()
+
+
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="unknown GAN variant 'wgangp'"):
         gan.variant("wgangp")
@@ -121,3 +126,18 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="amp=True needs a CUDA"):
         gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1,
                     device="cpu", amp=True)
+
+
+def test_toy_figures():
+    img = gan.density_image(torch.zeros(10, 2))
+    assert img.shape == (1, 64, 64) and float(img.min()) == 0.0 and float(img.max()) == 1.0
+    x = torch.linspace(0, 1, 5)
+    fig = gan.curve_strip(x, [{"a": x}, {"a": x ** 2}], ["one", "two"])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="2 frames but 1 titles"):
+        gan.curve_strip(x, [{"a": x}, {"a": x}], ["one"])
+    D = mlp.discriminator(2, (8,))
+    pts = torch.randn(50, 2)
+    fig = gan.plot_decision_boundaries({"D": lambda p: torch.sigmoid(D(p))}, pts, pts, n=20)
+    assert len(fig.axes) == 2                     # panel + colour bar
+    assert len(gan.plot_xy({"s": ([1, 2], [3, 4])}, "x", "y").axes) == 1

@@ -122,3 +122,8 @@ def test_optimal_discriminator_rejects_bad_densities():
         losses.optimal_discriminator(torch.ones(3), torch.ones(4))
     with pytest.raises(ValueError, match=">= 0"):
         losses.optimal_discriminator(torch.tensor([-1.0]), torch.tensor([1.0]))
+
+
+def test_optimal_discriminator_is_one_half_where_both_densities_vanish():
+    d = losses.optimal_discriminator(torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 2.0]))
+    torch.testing.assert_close(d, torch.tensor([0.5, 1.0, 0.0]))

@@ -68,7 +68,7 @@ def test_inception_score_bounds():
     onehot = metrics.FeatureNetwork("onehot", lambda x: x.flatten(1),
                                     lambda x: 50 * torch.nn.functional.one_hot(torch.arange(len(x)) % 3, 3).float(),
                                     None, 1, torch.device("cpu"))
-    assert metrics.inception_score(x, onehot)[0] == pytest.approx(3.0, rel=1e-6)
+    assert metrics.inception_score(x, onehot)[0] == pytest.approx(3.0, rel=1e-3)
 
 
 def test_mode_coverage_counts_modes_and_quality():
@@ -96,7 +96,8 @@ def test_kl_and_js_on_a_grid_match_closed_forms():
     assert metrics.js_divergence(pd, far, dx) <= math.log(2) + 1e-6
 
 
-def test_course_classifier_trains_once_and_names_itself(ckpt_dir):
+def test_course_classifier_trains_once_and_names_itself(ckpt_dir, monkeypatch):
+    monkeypatch.setitem(metrics._CLASSIFIER_SIZES, "smoke", {"n": 1000, "num_epochs": 2})
     net = metrics.course_classifier("mnist", verbose=False)
     assert net.name == "course MNIST classifier" and net.test_accuracy > 0.5
     assert (ckpt_dir / "classifier-mnist-smoke.pt").exists()

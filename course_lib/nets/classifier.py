@@ -15,12 +15,12 @@ from .. import checks
 
 
 class Classifier(nn.Module):
-    """conv(32) - conv(32, /2) - conv(64) - conv(64, /2) - global average - fc(feature_dim) - fc(classes).
+    """conv(16) - conv(32, /2) - conv(32) - conv(64, /2) - fc(feature_dim) - fc(classes).
 
     Args:
         channels: image channels.
         num_classes: number of labels.
-        image_size: side of the square input images (any size >= 8).
+        image_size: side of the square input images.
         feature_dim: width of the penultimate layer (the FID features).
         dropout: dropout before the last layer.
     """
@@ -33,12 +33,12 @@ class Classifier(nn.Module):
             checks.positive_int(v, n)
         self.channels, self.num_classes, self.image_size, self.feature_dim = channels, num_classes, image_size, feature_dim
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(True),
-            nn.Conv2d(32, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(True),      # H -> H/2
-            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(True),
-            nn.Conv2d(64, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(True),      # H/2 -> H/4
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(64, feature_dim), nn.ReLU(True))
+            nn.Conv2d(channels, 16, 3, 1, 1), nn.ReLU(True),
+            nn.Conv2d(16, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(True),      # H -> H/2
+            nn.Conv2d(32, 32, 3, 1, 1), nn.ReLU(True),
+            nn.Conv2d(32, 64, 3, 2, 1), nn.BatchNorm2d(64), nn.ReLU(True),      # H/2 -> H/4
+            nn.Flatten(),                                                       # (B, 64 * ceil(H/4)^2)
+            nn.Linear(64 * ((image_size + 3) // 4) ** 2, feature_dim), nn.ReLU(True))
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:

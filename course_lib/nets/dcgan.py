@@ -32,7 +32,7 @@ def _plan(image_size: int) -> tuple[int, int]:
     if image_size not in SIZES:
         raise ValueError(f"image_size must be one of {SIZES}, got {image_size!r}")
     base = 7 if image_size == 28 else 4
-    return base, int(round(math.log2(image_size // base)))
+    return base, round(math.log2(image_size // base))
 
 
 class Generator(nn.Module):
@@ -80,12 +80,15 @@ class Discriminator(nn.Module):
         width: channels of the first layer (doubled at each downsampling).
         batch_norm: batch norm after every conv but the first (guideline 2). Turn it off for
             WGAN-GP, whose penalty is per sample (Gulrajani et al. 2017 use layer norm or none).
+        spectral_norm: divide every conv weight by its largest singular value (Miyato et al. 2018),
+            the usual partner of the hinge loss; combine with ``batch_norm=False``.
 
     Reference:
-        Radford et al. 2016, Sec. 3.
+        Radford et al. 2016, Sec. 3; Miyato et al., "Spectral Normalization for GANs", ICLR 2018.
     """
 
-    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64, batch_norm: bool = True):
+    def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64, batch_norm: bool = True,
+                 spectral_norm: bool = False):
         super().__init__()
         checks.positive_int(channels, "channels")
         checks.positive_int(width, "width")
@@ -101,6 +104,10 @@ class Discriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(c, 1, base, 1, 0, bias=False)  # a conv over the whole base x base map
         init_weights(self)
+        if spectral_norm:
+            for m in [*self.features, self.head]:
+                if isinstance(m, nn.Conv2d):
+                    nn.utils.parametrizations.spectral_norm(m)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         checks.image_batch(x, "x", channels=self.channels)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -42,7 +43,7 @@ class MLP(nn.Module):
         self.squeeze = squeeze and out_dim == 1
         widths = [in_dim, *hidden]
         blocks = []
-        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        for i, (a, b) in enumerate(itertools.pairwise(widths)):
             a += 1 if (minibatch_std and i == 1) else 0          # the std feature enters the 2nd layer
             blocks.append(nn.Sequential(nn.Linear(a, b), _ACTS[act]()))
         self.blocks = nn.ModuleList(blocks)
