@@ -408,7 +408,7 @@ def available() -> list[dict[str, str]]:
 
 
 def load(name: str, split: str = "train", source: str | None = None, n: int | None = None,
-         image_size: int | None = None, download: bool = False, seed: int = 0) -> ImageSet:
+         image_size: int | None = None, download: bool = False, seed: int = 0, fallback: bool = False) -> ImageSet:
     """Load a dataset as an :class:`ImageSet` with images (N, C, H, W) in [0, 1].
 
     Args:
@@ -421,6 +421,8 @@ def load(name: str, split: str = "train", source: str | None = None, n: int | No
         image_size: resize to ``image_size`` x ``image_size`` (antialiased bilinear).
         download: let torchvision download when the data is not cached (needs network).
         seed: seed of the subset draw.
+        fallback: if the requested source cannot serve the data, print one line and use the embedded
+            copy instead (for notebooks whose ``full`` budget asks for the real dataset).
 
     Raises:
         ValueError: unknown name, split or source.
@@ -428,6 +430,15 @@ def load(name: str, split: str = "train", source: str | None = None, n: int | No
     """
     checks.one_of(name, "dataset", NAMES)
     checks.one_of(split, "split", SPLITS)
+    if fallback:
+        try:
+            return load(name, split, source, n, image_size, download, seed)
+        except DatasetUnavailable as err:
+            if name not in _EMBEDDED or source == "embedded":
+                raise
+            print(f"{name} from {source or 'the default source'} is unavailable ({str(err)[:120]}...); "
+                  f"using the embedded copy")
+            return load(name, split, "embedded", n, image_size, False, seed)
     source = source or os.environ.get("COURSE_DATA_SOURCE") or None
     if source is None:
         source = "embedded" if name in _EMBEDDED else "torchvision"

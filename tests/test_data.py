@@ -185,3 +185,12 @@ def test_labelled_splits_come_shuffled_but_fixed():
     a, b = data.load("mnist", "test"), data.load("mnist", "test")
     assert torch.equal(a.y, b.y)
     assert len(a.y[:20].unique()) >= 6  # not sorted by class
+
+
+def test_fallback_to_embedded_when_torchvision_is_unavailable(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    s = data.load("mnist", "test", source="torchvision", n=10, fallback=True)
+    assert len(s) == 10 and s.source.startswith("embedded")
+    assert "using the embedded copy" in capsys.readouterr().out
+    with pytest.raises(data.DatasetUnavailable):
+        data.load("cifar10", source="torchvision", fallback=True)  # nothing embedded to fall back to
