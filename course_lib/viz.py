@@ -221,7 +221,7 @@ def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] | No
     """Training curves from a history ``{"loss": [...], ...}`` (raw faint, smoothed bold)."""
     if not isinstance(history, Mapping):
         raise TypeError(f"history must be a dict of lists, got {type(history).__name__}")
-    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v)]
+    keys = list(keys) if keys is not None else [k for k, v in history.items() if len(v) and k not in ("step", "time")]
     unknown = [k for k in keys if k not in history]
     if unknown:
         raise KeyError(f"no curve {unknown} in history; it has {sorted(history)}")
@@ -231,12 +231,15 @@ def plot_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] | No
         fig, ax = plt.subplots(figsize=(6, 3))
     else:
         fig = ax.figure
+    steps = history.get("step")
     for k in keys:
         v = np.asarray(history[k], dtype=float)
+        # histories logged every k steps carry their step numbers in history["step"]
+        x = np.asarray(steps, dtype=float) if steps is not None and len(steps) == len(v) else np.arange(len(v))
         win = smooth_window or max(1, len(v) // 50)
-        line, = ax.plot(v, alpha=0.25 if win > 1 else 1.0)
+        line, = ax.plot(x, v, alpha=0.25 if win > 1 else 1.0)
         if win > 1:
-            ax.plot(smooth(v, win), color=line.get_color(), label=k)
+            ax.plot(x, smooth(v, win), color=line.get_color(), label=k)
         else:
             line.set_label(k)
     if logy:

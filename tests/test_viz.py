@@ -77,3 +77,9 @@ def test_interpolate_endpoints_linear_and_spherical():
         assert torch.allclose(zs[0], z0, atol=1e-5) and torch.allclose(zs[1], z1, atol=1e-5)
     mid = viz.interpolate(z0, z1, torch.tensor([0.5]), spherical=True)[0]
     assert mid.norm() > viz.interpolate(z0, z1, torch.tensor([0.5]))[0].norm()  # slerp keeps the norm up
+
+
+def test_curves_use_logged_step_numbers():
+    fig = viz.plot_curves({"step": [50, 100, 150], "d_loss": [1.0, 0.8, 0.7], "time": [1, 2, 3]})
+    lines = fig.axes[0].lines
+    assert len(lines) == 1 and list(lines[0].get_xdata()) == [50, 100, 150]
