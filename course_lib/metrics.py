@@ -9,7 +9,9 @@
     (standard practice for MNIST-like data, where ImageNet features are a poor fit);
   - :func:`imagenet_features` -- the offline ImageNet network of :mod:`course_lib.features`
     (EfficientNet-Lite0; VGG19 when its weights are present). Neither is the paper's Inception-v3,
-    so numbers are *not* comparable to published FIDs.
+    so numbers are *not* comparable to published FIDs;
+  - :func:`inception_features` -- torchvision's Inception-v3 when its weights are cached (or
+    ``allow_download=True`` online), the papers' network; a clear error otherwise.
 
 * :func:`inception_score` -- exp E_x KL(p(y|x) || p(y)) with the network's classifier head.
 * :func:`mode_coverage` -- modes covered, fraction of high-quality samples and KL over modes
@@ -362,3 +364,70 @@ def js_divergence(p: torch.Tensor, q: torch.Tensor, dx: float) -> float:
     p, q = _densities(p, q)
     m = 0.5 * (p + q)
     return 0.5 * kl_divergence(p, m, dx) + 0.5 * kl_divergence(q, m, dx)
+
+
+# ----------------------------------------------------------------------------------------
+# torchvision Inception-v3 (the papers' feature network), when its weights are cached
+# ----------------------------------------------------------------------------------------
+INCEPTION_WEIGHTS_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision Inception_V3_Weights.IMAGENET1K_V1
+
+
+def inception_weights_path():
+    """Where torchvision caches the Inception-v3 ImageNet weights (``$TORCH_HOME/hub/checkpoints``)."""
+    from pathlib import Path
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
+
+
+def inception_weights_available() -> bool:
+    """True when the Inception-v3 weights are in torch's cache (no download is attempted)."""
+    return inception_weights_path().is_file()
+
+
+def inception_features(device: str | torch.device | None = None, allow_download: bool = False) -> FeatureNetwork:
+    """torchvision's ImageNet Inception-v3: 2048-D pool features and 1000-class logits at 299x299.
+
+    This is the network of the IS/FID papers in torchvision's port (its weights differ slightly from the
+    TensorFlow graph that published FIDs use, so values are close to, not equal to, published ones).
+
+    Args:
+        device: default :func:`course_lib.env.device`.
+        allow_download: fetch the weights (about 100 MB) when they are not cached; needs network.
+
+    Raises:
+        FileNotFoundError: weights not cached and ``allow_download`` is False; the message names the
+            file to copy and the offline alternatives.
+
+    Reference: Szegedy et al. (2016), "Rethinking the Inception Architecture", arXiv:1512.00567.
+    """
+    from torchvision.models import inception_v3
+
+    path = inception_weights_path()
+    if not path.is_file():
+        if not allow_download:
+            raise FileNotFoundError(
+                f"Inception-v3 weights are not cached at {path}. Online: metrics.inception_features("
+                f"allow_download=True); offline: copy {INCEPTION_WEIGHTS_FILE} there, or use "
+                f"metrics.imagenet_features() (offline ImageNet net) or metrics.course_classifier('mnist').")
+        from torchvision.models import Inception_V3_Weights
+
+        torch.hub.load_state_dict_from_url(Inception_V3_Weights.IMAGENET1K_V1.url, progress=True, check_hash=True)
+    dev = torch.device(device) if device is not None else env.device()
+    net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    net.aux_logits, net.AuxLogits = False, None
+    net.eval().requires_grad_(False).to(dev)
+    fc = net.fc
+    net.fc = torch.nn.Identity()
+    mean = torch.tensor([0.485, 0.456, 0.406], device=dev).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=dev).view(1, 3, 1, 1)
+
+    @torch.no_grad()
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return net((x - mean) / std)  # transform_input maps ImageNet normalisation to Inception's [-1, 1]
+
+    @torch.no_grad()
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        return fc(features(x))
+
+    return FeatureNetwork("Inception-v3 ImageNet features (torchvision)", features, logits, 299, 3, dev)

@@ -106,3 +106,21 @@ def test_course_classifier_trains_once_and_names_itself(ckpt_dir, monkeypatch):
     noise = metrics.fid(test.x[:100], torch.rand(100, 1, 28, 28), net)
     assert real_vs_real < noise
     assert metrics.course_classifier("mnist", verbose=False) is net     # cached
+
+
+def test_inception_features_offline_error_and_load_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert not metrics.inception_weights_available()
+    with pytest.raises(FileNotFoundError, match=r"imagenet_features\(\)"):
+        metrics.inception_features(device="cpu")
+    # a cached file with the right architecture loads (random weights stand in for the real ones)
+    from torchvision.models import inception_v3
+
+    path = metrics.inception_weights_path()
+    path.parent.mkdir(parents=True)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
+    net = metrics.inception_features(device="cpu")
+    x = torch.rand(2, 1, 28, 28)
+    assert net.features(net.prepare(x)).shape == (2, 2048)
+    assert net.logits(net.prepare(x)).shape == (2, 1000)
+    assert "Inception-v3" in metrics.label("FID", net)
