@@ -18,8 +18,8 @@ plain containers and are read with ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import math
 import os
+import pickle
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -67,10 +67,30 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"{path} holds objects other than tensors and plain containers, so it cannot be read "
+                         f"safely (weights_only=True); delete it to retrain. ({str(err).splitlines()[0]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a course_lib checkpoint (format {FORMAT}); delete it to retrain")
     return payload
+
+
+def _plain(value: Any) -> Any:
+    """Tensors and plain containers only (numpy scalars/arrays become floats/tensors), so that
+    every file written can be read back with ``weights_only=True``."""
+    import numpy as np
+
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _module_state(module: Any) -> dict[str, Any]:
@@ -124,8 +144,10 @@ class Checkpoint:
             "step": int(step),
             "modules": {k: _module_state(m) for k, m in self.modules.items()},
             "optimizers": {k: _module_state(o) for k, o in self.optimizers.items()},
-            "history": self.history,
-            "extra": self.extra,
+            "history": _plain(self.history),
+            "extra": _plain(self.extra),
+            "rng": {"torch": torch.get_rng_state(),
+                    **({"cuda": torch.cuda.get_rng_state_all()} if torch.cuda.is_available() else {})},
             "elapsed_s": self.elapsed_s + time.perf_counter() - self._t0,
             "budget": env.budget(),
         }
@@ -196,6 +218,11 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
             ckpt = Checkpoint(path, modules, every_s, payload)
             load_or_train.last = ckpt
             return ckpt.history
+        rng = payload.get("rng", {})
+        if "torch" in rng:  # continue the random stream where the interrupted run stopped
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         if verbose:
             print(f"resuming {path.name} from step {payload['step']}")
     ckpt = Checkpoint(path, modules, every_s, payload)
@@ -211,11 +238,3 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
 
 
 load_or_train.last = None  # the Checkpoint of the most recent call (for ``extra``)
-
-
-def finite_or_raise(value: float, what: str = "loss") -> float:
-    """Stop training with a clear message when a value is NaN or infinite."""
-    if not math.isfinite(value):
-        raise FloatingPointError(f"{what} became {value}; lower the learning rate or check the inputs. "
-                                 "The last good checkpoint is kept.")
-    return value

@@ -7,6 +7,8 @@ student who passes a (H, W) image where a (B, C, H, W) batch was expected reads
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -57,6 +59,8 @@ def value_range(x: torch.Tensor, name: str, lo: float, hi: float, tol: float = 1
     if x.numel() == 0:
         return x
     xmin, xmax = float(x.min()), float(x.max())
+    if math.isnan(xmin) or math.isnan(xmax):
+        raise ValueError(f"{name} contains NaN; expected values in [{lo:g}, {hi:g}]")
     if xmin < lo - tol or xmax > hi + tol:
         raise ValueError(f"{name} must have values in [{lo:g}, {hi:g}], got values in [{xmin:.4g}, {xmax:.4g}]")
     return x

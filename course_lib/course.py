@@ -45,6 +45,7 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
 
     nb = nbformat.read(path, as_version=4)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
+    saved_env = dict(os.environ)  # the kernel inherits these; the caller's session gets its own back
     os.environ.update(COURSE_BUDGET=budget, COURSE_HEADLESS="1", COURSE_NOTEBOOK=path.stem,
                       COURSE_RESULTS_DIR=str(out / "results"), COURSE_PROGRESS="0")
     (out / "results" / f"{path.stem}.json").unlink(missing_ok=True)
@@ -62,6 +63,8 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         status, error = "failed", f"{type(err).__name__}: {err}"[:300]
     finally:
         bar.close()
+        os.environ.clear()
+        os.environ.update(saved_env)
     wall = time.perf_counter() - t0
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / path.name)

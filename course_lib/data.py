@@ -127,11 +127,6 @@ def data_dir() -> Path:
     return Path(os.environ.get("COURSE_DATA_DIR", Path.home() / ".cache" / "course_lib" / "datasets"))
 
 
-def repo_data_dir() -> Path:
-    """The repository's committed ``data/`` folder."""
-    return Path(__file__).resolve().parent.parent / "data"
-
-
 def sha256(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file."""
     h = hashlib.sha256()

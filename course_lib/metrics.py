@@ -222,8 +222,9 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
         raise ValueError(f"dataset {name!r} has no labels; the course classifier needs them")
     c, s = train_set.x.shape[1], train_set.x.shape[-1]
     num_classes = len(train_set.classes) if train_set.classes else int(train_set.y.max()) + 1
-    torch.manual_seed(0)
-    net = classifier_net.Classifier(c, num_classes, s).to(dev)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):  # leave the notebook's seed alone
+        torch.manual_seed(0)
+        net = classifier_net.Classifier(c, num_classes, s).to(dev)
 
     def train_fn(ckpt: checkpoints.Checkpoint) -> dict:
         opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -244,8 +245,11 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
         return {"test_accuracy": _accuracy(net, test_set, dev)}
 
     tag = name + (f"-{image_size}" if image_size else "")
-    checkpoints.load_or_train(f"classifier-{tag}", {"net": net}, train_fn, verbose=verbose)
-    acc = float(checkpoints.load_or_train.last.extra.get("test_accuracy", _accuracy(net, test_set, dev)))
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(0)
+        checkpoints.load_or_train(f"classifier-{tag}", {"net": net}, train_fn, verbose=verbose)
+    acc = checkpoints.load_or_train.last.extra.get("test_accuracy")
+    acc = float(acc) if acc is not None else _accuracy(net, test_set, dev)
     net.eval().requires_grad_(False)
     pretty = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "lfw": "LFW"}.get(name, name)
     fnet = FeatureNetwork(f"course {pretty} classifier", net.features, net, s, c, dev, acc)

@@ -73,6 +73,28 @@ def _scalar(k: str, v: Any) -> float:
     return v
 
 
+def _batches_from(loader: Iterable, start: int) -> Iterable:
+    """Endless batches, beginning where an uninterrupted run would be at step ``start``.
+
+    For a DataLoader with its own generator (``ImageSet.loader``), the shuffles of the finished
+    epochs are replayed and the finished part of the current epoch is skipped, so a resumed run
+    sees the same batches as one that was never interrupted.
+    """
+    forever = itertools.chain.from_iterable(itertools.repeat(loader))
+    if not start:
+        return forever
+    try:
+        per_epoch = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return forever
+    if getattr(loader, "generator", None) is not None:
+        for _ in range(start // per_epoch):
+            for _ in loader:  # replays the epoch's shuffle (and the loader's seed draw)
+                pass
+    current = itertools.islice(iter(loader), start % per_epoch, None)
+    return itertools.chain(current, forever)
+
+
 def fit(step_fn: StepFn, loader: Iterable, num_epochs: int | None = None, num_steps: int | None = None,
         ckpt: Checkpoint | None = None, callbacks: Sequence[Callback] = (), desc: str = "train",
         history: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
@@ -109,7 +131,7 @@ def fit(step_fn: StepFn, loader: Iterable, num_epochs: int | None = None, num_st
     checks.positive_int(num_steps, "num_steps")
     hist = ckpt.history if ckpt is not None else (history if history is not None else {})
     start = ckpt.step if ckpt is not None else 0
-    batches = itertools.chain.from_iterable(itertools.repeat(loader))
+    batches = _batches_from(loader, start)
     bar = progress(total=num_steps, desc=desc, initial=start)
     t0 = time.perf_counter()
     smooth: dict[str, float] = {}

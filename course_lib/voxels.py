@@ -323,7 +323,7 @@ class AdaptiveDUpdate(Callback):
 
     def on_begin(self, trainer: Trainer) -> None:
         D, opt = trainer.discriminator, trainer.opt_d
-        self._lrs = [trainer.variant.lr_d for _ in opt.param_groups]
+        self._lrs = [g["lr"] for g in opt.param_groups]  # the groups' own rates (schedulers, several groups)
         self._param = next(D.parameters())
 
         def hook(_module: nn.Module, _inputs: Any, out: torch.Tensor) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-
 import pytest
 import torch
 from torch import nn
@@ -92,7 +90,7 @@ def test_weights_only_refuses_pickled_objects(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": 1, "obj": Evil()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ValueError, match="cannot be read safely"):
         checkpoints.load(path)
 
 
@@ -142,3 +140,76 @@ def test_every_callback_and_to():
     assert seen == [2, 4, 6]
     moved = train.to((torch.zeros(1), {"y": torch.ones(1)}), "cpu")
     assert isinstance(moved, tuple) and moved[1]["y"].device.type == "cpu"
+
+
+def test_resumed_run_equals_uninterrupted_run(ckpt_dir):
+    """Same batches (shuffled loader), same random stream, same optimiser state -> same weights."""
+    def make():
+        torch.manual_seed(0)
+        x = torch.randn(40, 3)
+        y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+        g = torch.Generator().manual_seed(1)
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8, shuffle=True,
+                                             generator=g)
+        torch.manual_seed(0)
+        net = nn.Linear(3, 1)
+        opt = torch.optim.Adam(net.parameters(), lr=0.05)
+
+        def step_fn(batch, step):
+            xb, yb = batch
+            noise = 0.1 * torch.randn_like(yb)  # draws from the global random stream
+            loss = ((net(xb) - yb - noise) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+
+        return net, opt, loader, step_fn
+
+    net_a, opt_a, loader_a, step_a = make()
+
+    def straight(ckpt):
+        ckpt.attach(opt=opt_a)
+        train.fit(step_a, loader_a, num_steps=13, ckpt=ckpt)
+
+    ha = checkpoints.load_or_train("straight", {"net": net_a}, straight)
+
+    class Stop(Exception):
+        pass
+
+    net_b, opt_b, loader_b, step_b = make()
+
+    def interrupted(ckpt):
+        ckpt.attach(opt=opt_b)
+
+        def boom(step, logs):
+            if step == 7:  # inside the second epoch (5 batches per epoch)
+                ckpt.save(step)
+                raise Stop
+
+        train.fit(step_b, loader_b, num_steps=13, ckpt=ckpt, callbacks=[boom])
+
+    with pytest.raises(Stop):
+        checkpoints.load_or_train("resumed", {"net": net_b}, interrupted)
+    torch.manual_seed(123)  # the new session's stream differs; the checkpoint restores the old one
+    net_c, opt_c, loader_c, step_c = make()
+    torch.manual_seed(123)
+
+    def resumed(ckpt):
+        ckpt.attach(opt=opt_c)
+        train.fit(step_c, loader_c, num_steps=13, ckpt=ckpt)
+
+    hc = checkpoints.load_or_train("resumed", {"net": net_c}, resumed)
+    assert torch.allclose(hc["loss"][-1] * torch.ones(1), ha["loss"][-1] * torch.ones(1))
+    assert hc["loss"] == pytest.approx(ha["loss"], rel=1e-6)
+    assert torch.allclose(net_c.weight, net_a.weight, atol=1e-6)
+
+
+def test_numpy_values_in_extra_stay_loadable(ckpt_dir):
+    import numpy as np
+
+    net = nn.Linear(2, 1)
+    checkpoints.load_or_train("np", {"net": net}, lambda ckpt: {"acc": np.float64(0.9), "arr": np.ones(3)})
+    checkpoints.load_or_train("np", {"net": net}, lambda ckpt: None)
+    extra = checkpoints.load_or_train.last.extra
+    assert extra["acc"] == pytest.approx(0.9) and torch.equal(extra["arr"], torch.ones(3, dtype=torch.float64))

@@ -194,3 +194,10 @@ def test_fallback_to_embedded_when_torchvision_is_unavailable(tmp_path, monkeypa
     assert "using the embedded copy" in capsys.readouterr().out
     with pytest.raises(data.DatasetUnavailable):
         data.load("cifar10", source="torchvision", fallback=True)  # nothing embedded to fall back to
+
+
+def test_nan_images_are_rejected():
+    x = torch.rand(2, 1, 4, 4)
+    x[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="contains NaN"):
+        data.binarize(x)

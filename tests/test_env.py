@@ -73,3 +73,10 @@ def test_setup_prints_one_line(capsys, monkeypatch):
     sizes = cfg.pick(smoke=dict(n=1), lecture=dict(n=2), full=dict(n=3))
     assert sizes.n == 1 and "Sizes[smoke](n=1)" in capsys.readouterr().out
     assert cfg.elapsed() >= 0
+
+
+def test_deterministic_can_be_switched_off_again():
+    env.seed_everything(0, deterministic=True)
+    assert torch.are_deterministic_algorithms_enabled()
+    env.seed_everything(0, deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled()

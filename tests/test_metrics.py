@@ -124,3 +124,11 @@ def test_inception_features_offline_error_and_load_path(tmp_path, monkeypatch):
     assert net.features(net.prepare(x)).shape == (2, 2048)
     assert net.logits(net.prepare(x)).shape == (2, 1000)
     assert "Inception-v3" in metrics.label("FID", net)
+
+
+def test_course_classifier_leaves_the_global_seed_alone(ckpt_dir):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    metrics.course_classifier("mnist", verbose=False)
+    assert torch.equal(torch.rand(3), expected)

@@ -113,6 +113,9 @@ def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_BUDGET", "smoke")
     rows = course.run(out=tmp_path / "build", folder=folder, timeout=120)
     assert [r["status"] for r in rows] == ["ok", "failed"]
+    import os
+
+    assert "COURSE_NOTEBOOK" not in os.environ  # the kernel got it; the caller's environment is restored
     assert rows[0]["metrics"]["budget is smoke"]["value"] == 1.0
     assert "ZeroDivisionError" in rows[1]["error"]
     build = tmp_path / "build"

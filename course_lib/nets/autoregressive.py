@@ -418,7 +418,9 @@ def receptive_field(fn, shape: tuple[int, int, int, int], position: tuple[int, i
     if len(shape) != 4:
         raise ValueError(f"shape must be (B, C, H, W), got {shape}")
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(*shape, generator=g).requires_grad_(True)
+    params = list(fn.parameters()) if isinstance(fn, torch.nn.Module) else []
+    device = params[0].device if params else torch.device("cpu")
+    x = torch.rand(*shape, generator=g).to(device).requires_grad_(True)
     out = fn(x)
     i, j = position
     sel = out[:, :, channel, i, j] if out.ndim == 5 else out[:, channel, i, j]

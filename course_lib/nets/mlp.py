@@ -57,6 +57,10 @@ class MLP(nn.Module):
         for i, block in enumerate(self.blocks):
             h = block(h)
             if self.minibatch_std and i == 0:          # one scalar: mean over features of the batch std
+                if h.shape[0] < 2:
+                    raise ValueError("minibatch standard deviation needs a batch of at least 2 samples "
+                                     f"(got {h.shape[0]}); it also couples the samples of a batch, so do not "
+                                     "combine it with a per-sample gradient penalty (WGAN-GP)")
                 h = torch.cat([h, h.std(0).mean().expand(h.shape[0], 1)], 1)
         out = self.head(h)
         return out[:, 0] if self.squeeze else out
