@@ -20,6 +20,43 @@ NaN/inf guard, the progress bar and checkpoint saves) run every ``log_every`` st
 is one host-device synchronisation per ``log_every`` steps rather than per step. On a CUDA GPU
 the forward passes run under ``torch.autocast`` (bf16, or fp16 with a ``GradScaler``); on the
 CPU nothing of that is used.
+
+Conditional GANs, image-to-image tasks and auxiliary losses use the same loop; what changes is
+data (conditions, extra loss terms) and callbacks, never a subclass:
+
+* **class-conditional** (Mirza & Osindero 2014, arXiv:1411.1784): the data come with conditions
+  ``c`` (``cond=`` labels aligned with the data, or a loader of ``(x, c)`` pairs with
+  ``conditional=True``: the sample first, its condition second); G is called as ``G(z, c)`` and
+  D as ``D(x, c)``; fakes use sampled conditions ``sample_cond(n)``::
+
+      trainer = gan.Trainer(G, D, gan.variant("ns"), x, latent_dim=16, cond=y,
+                            sample_cond=lambda n: torch.randint(10, (n,)))
+      trainer.sample(cond=torch.arange(10))              # one sample per class
+
+* **paired image-to-image** (pix2pix, super-resolution, inpainting): ``c`` is the input image, fakes
+  use the real batch's ``c``; ``latent_dim=None`` means no z (G is called as ``G(c)``), or map
+  ``(z, c)`` to G's arguments with ``generator_input``. ``cond`` may also be a function of the real
+  batch (``cond=lambda x: F.avg_pool2d(x, 4)`` for 4x super-resolution). Extra generator terms
+  are data of the variant, each logged as ``g_<name>``::
+
+      v = gan.variant("ns", g_terms={"l1": (100.0, gan.l1_term)})        # pix2pix, Eq. (4)
+      trainer = gan.Trainer(G, D, v, loader_of_target_input_pairs, latent_dim=None)   # G(c), D(x, c)
+
+* **auxiliary outputs of D** (AC-GAN, InfoGAN): D may return ``(scores, extra)``; the adversarial loss
+  sees ``scores``, the terms see ``extra`` in their :class:`Batch` (``b.aux_real``, ``b.aux_fake``)::
+
+      v = gan.variant("ns", d_terms={"cls": (1.0, gan.aux_class_d_term)},
+                      g_terms={"cls": (1.0, gan.aux_class_g_term)})     # AC-GAN, Eq. (2)-(3)
+      # InfoGAN: D(x) -> (scores, code logits); the code c is sampled for the fakes, D sees only x
+      info = lambda b: F.cross_entropy(b.aux_fake, b.c_fake)                # -L_I, Eq. (5)
+      v = gan.variant("ns", d_terms={"info": (1.0, info)}, g_terms={"info": (1.0, info)})
+      gan.Trainer(G, D, v, x, 62, sample_cond=lambda n: torch.randint(10, (n,)),
+                  discriminator_input=lambda x, c: (x,))
+
+* **skipping D updates**: a callback whose ``skip_d_step(trainer, scores_real, scores_fake)`` returns
+  True skips that D update (no backward, no optimiser step); ``d_skipped`` logs the fraction::
+
+      gan.Trainer(G, D, gan.variant("ns"), voxels, 200, callbacks=[gan.SkipDIfAccurate(0.8)])  # 3D-GAN
 """
 
 from __future__ import annotations
@@ -28,6 +65,7 @@ import contextlib
 import copy
 import dataclasses
 import functools
+import inspect
 import itertools
 import math
 import time
@@ -60,7 +98,18 @@ class Callback:
         """Before the first step (also when resuming)."""
 
     def after_d_step(self, trainer: Trainer) -> None:
-        """After every discriminator/critic optimiser step."""
+        """After every discriminator/critic optimiser step (not after a skipped one)."""
+
+    def skip_d_step(self, trainer: Trainer, scores_real: torch.Tensor, scores_fake: torch.Tensor) -> bool:
+        """Before every D update: return True to skip it (no backward, no optimiser step).
+
+        Args:
+            scores_real, scores_fake: (B,) or (B, 1) D's (detached) scores on this update's batches.
+
+        Only callbacks that override this hook are asked; asking costs one host-device
+        synchronisation per D update, so the plain loop does not pay for it.
+        """
+        return False
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
         """After every generator optimiser step."""
@@ -177,19 +226,41 @@ class Snapshot(Callback):
 
 
 class SampleGrid(Snapshot):
-    """Samples of a fixed batch of z at step 0 and every ``every`` steps (``extra["samples"]``)."""
+    """Samples of a fixed batch of z at step 0 and every ``every`` steps (``extra["samples"]``).
 
-    def __init__(self, every: int, n: int = 64, seed: int = 1234, key: str = "samples"):
-        self.n = checks.positive_int(n, "n")
+    Args:
+        every: steps between grids.
+        n: samples per grid (ignored when ``cond`` is given: one sample per condition).
+        seed: seed of the fixed z (and of the conditions drawn with the trainer's ``sample_cond``).
+        key: name in ``extra``.
+        cond: fixed conditions (n, ...) for a conditional trainer, e.g. ``torch.arange(10)`` or a
+            batch of input images; default: ``n`` conditions drawn once from ``sample_cond``.
+    """
+
+    def __init__(self, every: int, n: int = 64, seed: int = 1234, key: str = "samples", cond: Any = None):
+        self.cond = cond
+        self.n = checks.positive_int(n, "n") if cond is None else _num_rows(cond)
         self.seed = seed
         self.z: torch.Tensor | None = None
+        self._ready = False
         super().__init__(every, self._sample, key)
 
     def _sample(self, trainer: Trainer) -> torch.Tensor:
-        if self.z is None:
+        if not self._ready:
             g = torch.Generator().manual_seed(self.seed)
-            self.z = torch.randn(self.n, *trainer.latent_shape, generator=g).to(trainer.device)
-        return trainer.generator(self.z)
+            if trainer.latent_shape is not None:
+                self.z = torch.randn(self.n, *trainer.latent_shape, generator=g).to(trainer.device)
+            if trainer.conditional:
+                if self.cond is None:
+                    if trainer.sample_cond is None:
+                        raise ValueError("SampleGrid on a conditional trainer needs cond=... (the conditions to "
+                                         "show) or a trainer with sample_cond")
+                    with torch.random.fork_rng(devices=[]):       # leaves the training random stream alone
+                        torch.manual_seed(self.seed)
+                        self.cond = trainer.sample_cond(self.n)
+                self.cond = trainer._to_device(self.cond)
+            self._ready = True
+        return trainer.generate(self.z, self.cond)
 
 
 class ModeCoverage(Callback):
@@ -227,6 +298,143 @@ class ModeCoverage(Callback):
                   f"step {step} ({cov['high_quality']:.0%} high-quality samples)")
 
 
+def d_accuracy(scores_real: torch.Tensor, scores_fake: torch.Tensor, threshold: float | None = 0.0) -> torch.Tensor:
+    """D's accuracy on a real and a fake batch: mean of P(score_real > t) and P(score_fake <= t).
+
+    Args:
+        scores_real, scores_fake: (B,) or (B, 1) raw D scores.
+        threshold: t (0 for logits); None: the midpoint of the two batches' mean scores (critics).
+
+    Returns:
+        A scalar tensor in [0, 1] (no host synchronisation).
+    """
+    s_real, s_fake = scores_real.detach().reshape(-1), scores_fake.detach().reshape(-1)
+    thr = threshold if threshold is not None else 0.5 * (s_real.mean() + s_fake.mean())
+    return 0.5 * ((s_real > thr).float().mean() + (s_fake <= thr).float().mean())
+
+
+class SkipDIfAccurate(Callback):
+    """Skip a D update when D already classifies more than ``max_acc`` of the batch correctly.
+
+    Uses :meth:`Callback.skip_d_step`: a skipped update runs no backward pass and leaves D's
+    weights and optimiser state unchanged. The engine logs the skipped fraction as ``d_skipped``.
+    The accuracy uses the variant's ``threshold`` (0 for logits).
+
+    Args:
+        max_acc: accuracy above which D is not updated (0.8 in the paper).
+
+    Reference:
+        Wu et al., "Learning a Probabilistic Latent Space of Object Shapes via 3D GAN Modeling",
+        NeurIPS 2016, arXiv:1610.07584, Sec. 3.1 ("we only update the discriminator if its accuracy
+        in the last batch is not higher than 80%").
+    """
+
+    def __init__(self, max_acc: float = 0.8):
+        if not 0 < max_acc <= 1:
+            raise ValueError(f"max_acc must be in (0, 1], got {max_acc}")
+        self.max_acc = float(max_acc)
+
+    def skip_d_step(self, trainer: Trainer, scores_real: torch.Tensor, scores_fake: torch.Tensor) -> bool:
+        return float(d_accuracy(scores_real, scores_fake, trainer.variant.threshold)) > self.max_acc
+
+    def __repr__(self) -> str:
+        return f"SkipDIfAccurate(max_acc={self.max_acc})"
+
+
+# ----------------------------------------------------------------------------------------
+# Extra loss terms (data of a variant)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """What an extra loss term ``fn(batch) -> scalar`` sees (:attr:`Variant.g_terms`, :attr:`Variant.d_terms`).
+
+    In a D term ``x_fake`` is detached; in a G term it carries G's graph and ``aux_fake`` comes
+    from D's (frozen) pass on it, so the term's gradient reaches G.
+
+    Attributes:
+        x_real: (B, ...) the data batch (the target y of a paired task).
+        x_fake: (B, ...) G's output for ``z`` and ``c_fake``.
+        c_real: the data batch's conditions (None for unconditional data).
+        c_fake: the conditions the fakes were generated from (``c_real``, or ``sample_cond(B)``).
+        z: (B, *latent_shape) the latents (None when ``latent_dim=None``).
+        aux_real, aux_fake: what D returned after the scores (a tensor if D returned a pair, a tuple
+            if more; None if D returned only scores), e.g. AC-GAN's class logits (B, K).
+    """
+
+    x_real: torch.Tensor
+    x_fake: torch.Tensor
+    c_real: Any = None
+    c_fake: Any = None
+    z: torch.Tensor | None = None
+    aux_real: Any = None
+    aux_fake: Any = None
+
+
+Term = Callable[[Batch], torch.Tensor]
+
+
+def l1_term(b: Batch) -> torch.Tensor:
+    r"""pix2pix's reconstruction term $\mathcal{L}_{L1} = \mathbb{E}\,\lVert y - G(x, z)\rVert_1$ (mean over pixels).
+
+    Use as ``g_terms={"l1": (100.0, gan.l1_term)}`` (lambda = 100 in the paper).
+
+    Reference:
+        Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017,
+        arXiv:1611.07004, Eq. (3)-(4).
+    """
+    return (b.x_fake - b.x_real).abs().mean()
+
+
+def _class_logits(aux: Any, which: str) -> torch.Tensor:
+    if aux is None:
+        raise ValueError(f"the AC-GAN class term needs a discriminator returning (scores, class_logits); "
+                         f"D returned only scores on the {which} batch")
+    return aux[0] if isinstance(aux, tuple) else aux
+
+
+def aux_class_d_term(b: Batch) -> torch.Tensor:
+    r"""AC-GAN's class loss for D: cross-entropy of D's class logits on real and fake batches.
+
+    $$-L_C = -\mathbb{E}[\log P(C = c \mid x_\text{real})] - \mathbb{E}[\log P(C = c \mid x_\text{fake})]$$
+
+    Needs D returning ``(scores, class_logits (B, K))`` and integer labels ``c`` (B,).
+
+    Reference:
+        Odena et al., "Conditional Image Synthesis with Auxiliary Classifier GANs", ICML 2017,
+        arXiv:1610.09585, Eq. (2)-(3).
+    """
+    ce = torch.nn.functional.cross_entropy
+    return ce(_class_logits(b.aux_real, "real").float(), b.c_real) + \
+        ce(_class_logits(b.aux_fake, "fake").float(), b.c_fake)
+
+
+def aux_class_g_term(b: Batch) -> torch.Tensor:
+    r"""AC-GAN's class loss for G: $-\mathbb{E}[\log P(C = c \mid G(z, c))]$ (G wants its class recognised).
+
+    Reference:
+        Odena et al. 2017, arXiv:1610.09585, Eq. (3) (G maximises L_C - L_S).
+    """
+    return torch.nn.functional.cross_entropy(_class_logits(b.aux_fake, "fake").float(), b.c_fake)
+
+
+_RESERVED = {"loss", "acc", "real", "fake", "skipped", "updated"}
+
+
+def _check_terms(terms: Any, what: str) -> dict[str, tuple[float, Term]]:
+    if not isinstance(terms, Mapping):
+        raise TypeError(f"{what} must be a dict {{name: (weight, fn)}}, got {type(terms).__name__}")
+    out = {}
+    for name, val in terms.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in _RESERVED:
+            raise ValueError(f"{what}: term name {name!r} must be an identifier other than {sorted(_RESERVED)} "
+                             f"(it is logged as '{what[0]}_{name}')")
+        if not (isinstance(val, tuple) and len(val) == 2 and isinstance(val[0], (int, float)) and callable(val[1])):
+            raise TypeError(f"{what}[{name!r}] must be a pair (weight, fn) with fn(batch: gan.Batch) -> scalar, "
+                            f"got {val!r}")
+        out[name] = (float(val[0]), val[1])
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # Variants
 # ----------------------------------------------------------------------------------------
@@ -247,6 +455,10 @@ class Variant:
         threshold: D score separating "real" from "fake" for the accuracy diagnostic
             (0 for logits, (a+b)/2 for LSGAN; None: midpoint of the batch's mean scores, for critics).
         callbacks: callbacks that are part of the variant (``WeightClip`` for WGAN).
+        g_terms: extra generator terms ``{name: (weight, fn)}``, ``fn(batch: Batch) -> scalar``, added to
+            the G loss as ``weight * fn(batch)`` and logged (unweighted) as ``g_<name>``, e.g.
+            ``{"l1": (100.0, gan.l1_term)}`` (pix2pix) or a content / total-variation term (SRGAN).
+        d_terms: extra discriminator terms, the same way, logged as ``d_<name>`` (AC-GAN's class loss).
     """
 
     name: str
@@ -261,9 +473,13 @@ class Variant:
     betas: tuple[float, float] = (0.5, 0.999)
     threshold: float | None = 0.0
     callbacks: tuple[Callback, ...] = field(default_factory=tuple)
+    g_terms: Mapping[str, tuple[float, Term]] = field(default_factory=dict, hash=False)
+    d_terms: Mapping[str, tuple[float, Term]] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         checks.positive_int(self.n_critic, "n_critic")
+        object.__setattr__(self, "g_terms", _check_terms(self.g_terms, "g_terms"))
+        object.__setattr__(self, "d_terms", _check_terms(self.d_terms, "d_terms"))
         checks.one_of(self.optimizer, "optimizer", ("adam", "rmsprop"))
         if self.penalty is not None and not self.penalty_weight > 0:
             raise ValueError(f"variant {self.name!r} has a penalty but penalty_weight={self.penalty_weight}")
@@ -326,13 +542,19 @@ class Trainer:
     """Trains a generator and a discriminator with a :class:`Variant`.
 
     Args:
-        generator: z (B, *latent_shape) -> x (B, ...).
-        discriminator: x (B, ...) -> scores (B,) or (B, 1) (raw, no sigmoid).
+        generator: z (B, *latent_shape) -> x (B, ...); conditional: ``generator(z, c)`` (or
+            ``generator(c)`` when ``latent_dim=None``, or ``generator(*generator_input(z, c))``).
+        discriminator: x (B, ...) -> scores (B,) or (B, 1) (raw, no sigmoid); conditional:
+            ``discriminator(x, c)`` (or ``discriminator(*discriminator_input(x, c))``). It may return
+            a tuple ``(scores, extra...)``: the adversarial loss sees ``scores``, the terms see the rest.
         variant: the GAN variant (:func:`variant`).
         data: a tensor (N, ...) of training samples (random minibatches are drawn from it, fast),
-            or an iterable of batches (a DataLoader; tuples use their first element). Samples
-            must be in the generator's output range (``ImageSet.pm1()`` for Tanh generators).
-        latent_dim: size of z, or a shape tuple.
+            or an iterable of batches (a DataLoader; tuples use their first element, and for a
+            conditional trainer ``(x, c)``: the sample (the target of a paired task) first, its
+            condition second; more elements make c a tuple). Samples must be in the generator's output range
+            (``ImageSet.pm1()`` for Tanh generators).
+        latent_dim: size of z, or a shape tuple; None: no z (an image-to-image generator ``G(c)``;
+            makes the trainer conditional).
         batch_size: samples per minibatch (tensor data only; a loader sets its own).
         device: default :func:`course_lib.env.device`.
         callbacks: extra callbacks (the variant's own run first).
@@ -340,25 +562,48 @@ class Trainer:
         amp: mixed precision; default on for CUDA, always off on the CPU.
         seed: seed of the minibatch draw.
         desc: progress-bar label (default the variant's name).
+        cond: the conditions c of the data: a tensor (N, ...) aligned with tensor ``data`` (labels,
+            input images), or a function ``cond(x_real) -> c`` deriving them from each real batch
+            (a low-resolution or masked copy). Makes the trainer conditional.
+        sample_cond: ``sample_cond(n) -> c`` draws the conditions of the fakes (class-conditional GANs,
+            InfoGAN codes); default: fakes use the real batch's c (paired tasks: pix2pix, SR).
+        generator_input: ``generator_input(z, c) -> tuple`` of G's arguments (default ``(z, c)``, or
+            ``(c,)`` without z).
+        discriminator_input: ``discriminator_input(x, c) -> tuple`` of D's arguments (default ``(x, c)``;
+            InfoGAN: ``lambda x, c: (x,)``).
+        conditional: force the conditional path (e.g. a loader of ``(x, c)`` pairs with the default
+            calls); implied by any of the four arguments above and by ``latent_dim=None``.
 
     Attributes:
         history: ``dict[str, list[float]]`` of the logged diagnostics (``step``, ``d_loss``,
-            ``g_loss``, ``penalty``, ``d_acc``, ``d_real``, ``d_fake``, ``grad_d``, ``grad_g``, ``time``).
+            ``g_loss``, ``penalty``, ``d_acc``, ``d_real``, ``d_fake``, ``grad_d``, ``grad_g``, ``time``;
+            ``g_<name>`` / ``d_<name>`` per extra term; ``d_skipped`` with a skipping callback).
         step: generator updates done.
+        conditional: whether G and D are called with conditions.
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, variant: Variant,
-                 data: torch.Tensor | Iterable, latent_dim: int | Sequence[int], batch_size: int = 64,
+                 data: torch.Tensor | Iterable, latent_dim: int | Sequence[int] | None, batch_size: int = 64,
                  device: torch.device | str | None = None, callbacks: Sequence[Callback] = (),
-                 log_every: int = 50, amp: bool | None = None, seed: int = 0, desc: str | None = None):
+                 log_every: int = 50, amp: bool | None = None, seed: int = 0, desc: str | None = None, *,
+                 cond: torch.Tensor | Callable[[torch.Tensor], Any] | None = None,
+                 sample_cond: Callable[[int], Any] | None = None,
+                 generator_input: Callable[[torch.Tensor | None, Any], tuple] | None = None,
+                 discriminator_input: Callable[[torch.Tensor, Any], tuple] | None = None,
+                 conditional: bool = False):
         if not isinstance(variant, Variant):
             raise TypeError(f"variant must be a gan.Variant (e.g. gan.variant('ns')), got {type(variant).__name__}")
         self.device = torch.device(device) if device is not None else env.device()
         self.generator = generator.to(self.device)
         self.discriminator = discriminator.to(self.device)
         self.variant = variant
-        self.latent_shape = (checks.positive_int(latent_dim, "latent_dim"),) if isinstance(latent_dim, int) \
-            else tuple(latent_dim)
+        self.conditional = bool(conditional or cond is not None or sample_cond is not None or latent_dim is None
+                                or generator_input is not None or discriminator_input is not None)
+        if latent_dim is None:                        # no z: an image-to-image generator G(c)
+            self.latent_shape = None
+        else:
+            self.latent_shape = (checks.positive_int(latent_dim, "latent_dim"),) if isinstance(latent_dim, int) \
+                else tuple(latent_dim)
         self.batch_size = checks.positive_int(batch_size, "batch_size")
         self.callbacks: list[Callback] = [*variant.callbacks, *callbacks]
         self.log_every = checks.positive_int(log_every, "log_every")
@@ -381,25 +626,148 @@ class Trainer:
                 raise ValueError("data is empty")
             self._data = data.to(self.device)
             self.batch_size = min(self.batch_size, len(data))
+        self.sample_cond, self.generator_input, self.discriminator_input = sample_cond, generator_input, \
+            discriminator_input
+        self._cond, self._cond_fn = self._check_cond(cond, data)
+        self._g_checked = self._d_checked = False
+        self._d_aux = False                           # set once D returned a tuple (scores, extra...)
+        if not self.conditional:                      # catch a conditional network in an unconditional trainer
+            _check_signature(self.generator, "generator", 1, "generator(z)")
+            _check_signature(self.discriminator, "discriminator", 1, "discriminator(x)")
         for cb in self.callbacks:
             if isinstance(cb, EMA):
                 cb.attach(self.generator)
+
+    def _check_cond(self, cond: Any, data: Any) -> tuple[torch.Tensor | None, Callable | None]:
+        if cond is None:
+            if self.conditional and isinstance(data, torch.Tensor):
+                if self.discriminator_input is None:
+                    raise ValueError("the discriminator is called as discriminator(x, c) but tensor data has no "
+                                     "conditions: pass cond= (one per sample, or a function of the real batch), or "
+                                     "discriminator_input=lambda x, c: (x,) for a D that sees only x (InfoGAN)")
+                if self.sample_cond is None:
+                    raise ValueError("a conditional trainer on tensor data needs cond= (the data's conditions) or "
+                                     "sample_cond= (conditions drawn for the fakes)")
+            return None, None
+        if callable(cond) and not isinstance(cond, torch.Tensor):
+            return None, cond
+        if not isinstance(cond, torch.Tensor):
+            raise TypeError(f"cond must be a tensor aligned with data or a function cond(x_real) -> c, "
+                            f"got {type(cond).__name__}")
+        if not isinstance(data, torch.Tensor):
+            raise TypeError("cond= as a tensor needs tensor data (rows aligned); a loader yields (x, c) pairs "
+                            "itself (conditional=True), or pass a function cond=lambda x_real: ...")
+        if len(cond) != len(data):
+            raise ValueError(f"cond has {len(cond)} rows but data has {len(data)}: they must be aligned "
+                             f"(one condition per sample)")
+        return cond.to(self.device), None
 
     # -- helpers ---------------------------------------------------------------------------
     def sample_z(self, n: int) -> torch.Tensor:
         """n latent vectors z ~ N(0, I), shape (n, *latent_shape), on the device."""
         return torch.randn(n, *self.latent_shape, device=self.device)
 
+    def _to_device(self, c: Any) -> Any:
+        if isinstance(c, torch.Tensor):
+            return c.to(self.device, non_blocking=True)
+        if isinstance(c, (tuple, list)):
+            return type(c)(self._to_device(t) for t in c)
+        return c
+
+    def generate(self, z: torch.Tensor | None, c: Any = None, generator: nn.Module | None = None) -> torch.Tensor:
+        """G's output for latents z and conditions c, called the way the loop calls it (gradients kept).
+
+        Args:
+            z: (B, *latent_shape) latents, or None without z.
+            c: the conditions (conditional trainers only).
+            generator: another network of the same kind (the EMA generator); default the trainer's.
+
+        Returns:
+            (B, ...) generated samples.
+        """
+        g = self.generator if generator is None else generator
+        if not self.conditional:
+            return g(z)
+        if self.generator_input is not None:
+            args = self.generator_input(z, c)
+            args = args if isinstance(args, tuple) else (args,)
+            how = "generator(*generator_input(z, c))"
+        else:
+            if c is None:
+                raise ValueError("the generator is called as generator(z, c) but there is no condition c: give the "
+                                 "data's conditions (cond=, (x, c) batches) or sample_cond=")
+            args, how = ((z, c), "generator(z, c)") if z is not None else ((c,), "generator(c) (latent_dim=None)")
+        if not self._g_checked:
+            _check_signature(self.generator, "generator", len(args), how)
+            self._g_checked = True
+        return g(*args)
+
+    def _score(self, x: torch.Tensor, c: Any) -> tuple[torch.Tensor, Any]:
+        """D's adversarial scores (float) and its extra outputs (None, a tensor or a tuple)."""
+        if self.conditional:
+            if self.discriminator_input is not None:
+                args = self.discriminator_input(x, c)
+                args = args if isinstance(args, tuple) else (args,)
+                how = "discriminator(*discriminator_input(x, c))"
+            else:
+                if c is None:
+                    raise ValueError("the discriminator is called as discriminator(x, c) but this batch has no "
+                                     "condition c: give (x, c) batches or cond=, or discriminator_input=lambda x, c: "
+                                     "(x,) for a D that sees only x")
+                args, how = (x, c), "discriminator(x, c)"
+            if not self._d_checked:
+                _check_signature(self.discriminator, "discriminator", len(args), how)
+                self._d_checked = True
+            out = self.discriminator(*args)
+        else:
+            out = self.discriminator(x)
+        if isinstance(out, (tuple, list)):
+            self._d_aux = True
+            return out[0].float(), (out[1] if len(out) == 2 else tuple(out[1:]))
+        return out.float(), None
+
+    def _critic(self, c: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+        """D as a function of x alone (for the gradient penalty): the scores under conditions c."""
+        if not self.conditional and not self._d_aux:
+            return self.discriminator
+        return lambda x: self._score(x, c)[0]
+
     @torch.no_grad()
-    def sample(self, n: int, ema: bool = False) -> torch.Tensor:
-        """n generated samples (no gradients); ``ema=True`` uses the EMA generator."""
+    def sample(self, n: int | None = None, ema: bool = False, cond: Any = None) -> torch.Tensor:
+        """n generated samples (no gradients); ``ema=True`` uses the EMA generator.
+
+        Args:
+            n: number of samples (default: one per row of ``cond``).
+            ema: sample from the :class:`EMA` callback's generator.
+            cond: conditions (n, ...) for a conditional trainer (default: ``sample_cond(n)``).
+
+        Returns:
+            (n, ...) samples.
+        """
         g = self.generator
         if ema:
             found = [cb for cb in self.callbacks if isinstance(cb, EMA)]
             if not found:
                 raise ValueError("ema=True but the trainer has no gan.EMA callback")
             g = found[0].generator
-        return torch.cat([g(self.sample_z(min(1024, n - i))) for i in range(0, n, 1024)])
+        if not self.conditional:
+            if cond is not None:
+                raise ValueError("cond= given but the trainer is unconditional (no cond/sample_cond/conditional=True)")
+            return torch.cat([g(self.sample_z(min(1024, n - i))) for i in range(0, n, 1024)])
+        if cond is None:
+            if self.sample_cond is None:
+                raise ValueError("a conditional trainer without sample_cond needs the conditions: sample(cond=c)")
+            cond = self.sample_cond(checks.positive_int(n, "n"))
+        cond = self._to_device(cond)
+        m = _num_rows(cond)
+        if n is not None and n != m:
+            raise ValueError(f"n={n} but cond has {m} rows (one condition per sample)")
+        out = []
+        for i in range(0, m, 1024):
+            j = min(m, i + 1024)
+            z = self.sample_z(j - i) if self.latent_shape is not None else None
+            out.append(self.generate(z, _slice_rows(cond, i, j), generator=g))
+        return torch.cat(out)
 
     def log(self, **values: float) -> None:
         """Append values to the history (used by callbacks)."""
@@ -414,16 +782,24 @@ class Trainer:
             mods.update(cb.modules())
         return mods
 
-    def _batches(self) -> Iterable[torch.Tensor]:
+    def _batches(self) -> Iterable[tuple[torch.Tensor, Any]]:
+        """Endless (x_real, c_real) minibatches (c_real None for unconditional data)."""
+        fn = self._cond_fn
         if isinstance(self._data, torch.Tensor):
-            n, b = len(self._data), self.batch_size
+            n, b, cond = len(self._data), self.batch_size, self._cond
             while True:
                 idx = torch.randint(n, (b,), generator=self._rng).to(self.device, non_blocking=True)
-                yield self._data[idx]
+                x = self._data[idx]
+                yield x, (cond[idx] if cond is not None else fn(x) if fn is not None else None)
+        pairs = self.conditional and fn is None
         for batch in itertools.chain.from_iterable(itertools.repeat(self._data)):
+            c = None
             if isinstance(batch, (tuple, list)):
+                if pairs and len(batch) >= 2:
+                    c = self._to_device(batch[1] if len(batch) == 2 else tuple(batch[1:]))
                 batch = batch[0]
-            yield batch.to(self.device, non_blocking=True)
+            x = batch.to(self.device, non_blocking=True)
+            yield x, (fn(x) if fn is not None else c)
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -469,8 +845,13 @@ class Trainer:
             cb.on_begin(self)
         cb_d = [cb for cb in self.callbacks if type(cb).after_d_step is not Callback.after_d_step]
         cb_g = [cb for cb in self.callbacks if type(cb).after_g_step is not Callback.after_g_step]
+        cb_skip = [cb for cb in self.callbacks if type(cb).skip_d_step is not Callback.skip_d_step]
+        d_terms, g_terms = list(v.d_terms.values()), list(v.g_terms.values())
+        has_z, sample_cond = self.latent_shape is not None, self.sample_cond
         zero = torch.zeros((), device=self.device)
         sum_d, sum_g, sum_p, n_acc = zero.clone(), zero.clone(), zero.clone(), 0
+        sum_dt, sum_gt = [zero.clone() for _ in d_terms], [zero.clone() for _ in g_terms]
+        n_skip = n_dsteps = 0
         t0 = time.perf_counter() - (ckpt.elapsed_s if ckpt is not None else 0.0)
         bar = train.progress(total=num_steps, desc=self.desc, initial=self.step)
         try:
@@ -478,24 +859,40 @@ class Trainer:
                 diag = (step + 1) % self.log_every == 0 or step + 1 == num_steps
                 # (1) Update D: maximize log D(x) + log(1 - D(G(z)))  [or the variant's critic objective]
                 for k in range(v.n_critic):
-                    x_real = next(batches)
+                    x_real, c_real = next(batches)
                     last = k == v.n_critic - 1
-                    z = self.sample_z(len(x_real))
+                    z = self.sample_z(len(x_real)) if has_z else None
+                    c_fake = c_real if sample_cond is None else self._to_device(sample_cond(len(x_real)))
                     with self._autocast():
                         if last:                      # keep G's graph: the G step reuses this batch
-                            x_fake = G(z)
+                            x_fake = self.generate(z, c_fake)
                         else:
                             with torch.no_grad():
-                                x_fake = G(z)
-                        s_real = D(x_real).float()
-                        s_fake = D(x_fake.detach()).float()
+                                x_fake = self.generate(z, c_fake)
+                        s_real, aux_real = self._score(x_real, c_real)
+                        s_fake, aux_fake = self._score(x_fake.detach(), c_fake)
                     loss_d = v.d_loss(s_real, s_fake)
                     total_d = loss_d
                     if v.penalty is not None:
-                        pen = v.penalty(D, x_real, x_fake.detach().to(x_real.dtype))
+                        pen = v.penalty(self._critic(c_real), x_real, x_fake.detach().to(x_real.dtype))
                         total_d = loss_d + v.penalty_weight * pen
                         if last:
                             sum_p += pen.detach()
+                    if d_terms:                       # extra D terms (AC-GAN class loss, ...)
+                        b = Batch(x_real, x_fake.detach(), c_real, c_fake, z, aux_real, aux_fake)
+                        for i, (w, fn) in enumerate(d_terms):
+                            t = fn(b)
+                            total_d = total_d + w * t
+                            if last:
+                                sum_dt[i] += t.detach()
+                    if cb_skip:                       # e.g. 3D-GAN: no D update while D is accurate enough
+                        n_dsteps += 1
+                        votes = [cb.skip_d_step(self, s_real.detach(), s_fake.detach()) for cb in cb_skip]
+                        if any(votes):
+                            n_skip += 1
+                            if diag and last:
+                                grad_d = zero.clone()
+                            continue
                     self.opt_d.zero_grad(set_to_none=True)
                     self.scaler_d.scale(total_d).backward()
                     if diag and last:
@@ -508,10 +905,17 @@ class Trainer:
                 # (2) Update G: maximize log D(G(z))  [or the variant's generator objective]
                 D.requires_grad_(False)               # no weight gradients for D in the G step
                 with self._autocast():
-                    s_gen = D(x_fake).float()
+                    s_gen, aux_gen = self._score(x_fake, c_fake)
                 loss_g = v.g_loss(s_gen)
+                total_g = loss_g
+                if g_terms:                           # extra G terms (L1, content, class loss, ...)
+                    b = Batch(x_real, x_fake, c_real, c_fake, z, _detach(aux_real), aux_gen)
+                    for i, (w, fn) in enumerate(g_terms):
+                        t = fn(b)
+                        total_g = total_g + w * t
+                        sum_gt[i] += t.detach()
                 self.opt_g.zero_grad(set_to_none=True)
-                self.scaler_g.scale(loss_g).backward()
+                self.scaler_g.scale(total_g).backward()
                 D.requires_grad_(True)
                 if diag:
                     self.scaler_g.unscale_(self.opt_g)
@@ -525,8 +929,14 @@ class Trainer:
                 sum_g += loss_g.detach()
                 n_acc += 1
                 if diag:
-                    self._log_step(hist, bar, sum_d, sum_g, sum_p, n_acc, s_real, s_fake, grad_d, grad_g, t0)
+                    terms = {**{"d_" + k: t for k, t in zip(v.d_terms, sum_dt)},
+                             **{"g_" + k: t for k, t in zip(v.g_terms, sum_gt)}}
+                    skipped = n_skip / n_dsteps if cb_skip else None
+                    self._log_step(hist, bar, sum_d, sum_g, sum_p, n_acc, s_real, s_fake, grad_d, grad_g, t0,
+                                   terms, skipped)
                     sum_d, sum_g, sum_p, n_acc = zero.clone(), zero.clone(), zero.clone(), 0
+                    sum_dt, sum_gt = [zero.clone() for _ in d_terms], [zero.clone() for _ in g_terms]
+                    n_skip = n_dsteps = 0
                     if ckpt is not None:
                         for cb in self.callbacks:
                             ckpt.extra.update(cb.state())
@@ -544,16 +954,21 @@ class Trainer:
 
     def _log_step(self, hist: dict[str, list[float]], bar: Any, sum_d: torch.Tensor, sum_g: torch.Tensor,
                   sum_p: torch.Tensor, n: int, s_real: torch.Tensor, s_fake: torch.Tensor,
-                  grad_d: torch.Tensor, grad_g: torch.Tensor, t0: float) -> None:
+                  grad_d: torch.Tensor, grad_g: torch.Tensor, t0: float,
+                  terms: Mapping[str, torch.Tensor] | None = None, skipped: float | None = None) -> None:
         v = self.variant
+        terms = terms or {}
+        acc = d_accuracy(s_real, s_fake, v.threshold)
         s_real, s_fake = s_real.detach().reshape(-1), s_fake.detach().reshape(-1)
-        thr = v.threshold if v.threshold is not None else 0.5 * (s_real.mean() + s_fake.mean())
-        acc = 0.5 * ((s_real > thr).float().mean() + (s_fake <= thr).float().mean())
         vals = torch.stack([sum_d / n, sum_g / n, sum_p / n, acc, s_real.mean(), s_fake.mean(),
-                            grad_d.to(sum_d), grad_g.to(sum_d)]).tolist()   # the one sync per log step
-        logs = dict(zip(("d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g"), vals))
+                            grad_d.to(sum_d), grad_g.to(sum_d), *(t / n for t in terms.values())]
+                           ).tolist()   # the one sync per log step
+        logs = dict(zip(("d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g", *terms),
+                        vals))
         if v.penalty is None:
             logs.pop("penalty")
+        if skipped is not None:
+            logs["d_skipped"] = skipped
         for k, val in logs.items():
             if not math.isfinite(val):
                 where = f" The last good checkpoint ({self.ckpt.path.name}) is kept." if self.ckpt is not None else ""
@@ -568,6 +983,47 @@ class Trainer:
         bar.update(self.step - bar.n)
         bar.set_postfix({"D": f"{logs['d_loss']:.3g}", "G": f"{logs['g_loss']:.3g}", "acc": f"{logs['d_acc']:.2f}"},
                         refresh=False)
+
+
+def _num_rows(c: Any) -> int:
+    """Rows of a condition: a tensor, or a tuple/list of tensors (the first one counts)."""
+    if isinstance(c, (tuple, list)):
+        return _num_rows(c[0])
+    if not isinstance(c, torch.Tensor):
+        raise TypeError(f"conditions must be a tensor or a tuple of tensors, got {type(c).__name__}")
+    return len(c)
+
+
+def _slice_rows(c: Any, i: int, j: int) -> Any:
+    if isinstance(c, (tuple, list)):
+        return type(c)(_slice_rows(t, i, j) for t in c)
+    return c[i:j]
+
+
+def _detach(a: Any) -> Any:
+    if isinstance(a, torch.Tensor):
+        return a.detach()
+    if isinstance(a, (tuple, list)):
+        return type(a)(_detach(t) for t in a)
+    return a
+
+
+def _check_signature(module: nn.Module, role: str, n_args: int, how: str) -> None:
+    """Raise a TypeError naming the expected call when ``module.forward`` cannot take ``n_args`` arguments."""
+    try:
+        sig = inspect.signature(module.forward)
+        sig.bind(*range(n_args))
+    except ValueError:                                # no signature to inspect (C extension): trust it
+        return
+    except TypeError:
+        params = ", ".join(sig.parameters)
+        hint = ("give it a forward(z, c), or map (z, c) to its arguments with generator_input=lambda z, c: ..."
+                if role == "generator" else
+                "give it a forward(x, c), or map (x, c) to its arguments with discriminator_input=lambda x, c: (x,)")
+        if n_args == 1:
+            hint = "pass cond=, sample_cond= or conditional=True to train a conditional GAN"
+        raise TypeError(f"the trainer calls the {role} as {how} ({n_args} argument{'s' * (n_args > 1)}) but "
+                        f"{type(module).__name__}.forward takes ({params}); {hint}") from None
 
 
 @dataclass

@@ -141,3 +141,231 @@ def test_toy_figures():
     fig = gan.plot_decision_boundaries({"D": lambda p: torch.sigmoid(D(p))}, pts, pts, n=20)
     assert len(fig.axes) == 2                     # panel + colour bar
     assert len(gan.plot_xy({"s": ([1, 2], [3, 4])}, "x", "y").axes) == 1
+
+
+# ----------------------------------------------------------------------------------------
+# Conditional GANs, extra terms, skipping D updates
+# ----------------------------------------------------------------------------------------
+class _CondMLP(torch.nn.Module):
+    """net(cat(a, one_hot(c))): a class-conditional G(z, c) or D(x, c) for the 2-D toy."""
+
+    def __init__(self, in_dim, num_classes, out_dim, hidden=(32,)):
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = mlp.generator(in_dim + num_classes, out_dim, hidden, act="leaky_relu") \
+            if out_dim > 1 else mlp.discriminator(in_dim + num_classes, hidden)
+
+    def forward(self, a, c):
+        out = self.net(torch.cat([a, torch.nn.functional.one_hot(c, self.num_classes).float()], 1))
+        return out
+
+
+_MEANS = torch.tensor([[-2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])
+
+
+def _class_data(n=600, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(3, (n,), generator=g)
+    return _MEANS[y] + 0.1 * torch.randn(n, 2, generator=g), y
+
+
+def test_class_conditional_gan_learns_the_per_class_means():
+    torch.manual_seed(0)
+    x, y = _class_data()
+    G, D = _CondMLP(4, 3, 2), _CondMLP(2, 3, 1)
+    grid = gan.SampleGrid(100, cond=torch.arange(3))
+    tr = gan.Trainer(G, D, gan.variant("ns", lr_d=2e-3, lr_g=2e-3), x, latent_dim=4, batch_size=64, cond=y,
+                     sample_cond=lambda n: torch.randint(3, (n,)), callbacks=[grid], device="cpu", log_every=100)
+    assert tr.conditional
+    tr.fit(500)
+    for k in range(3):
+        s = tr.sample(cond=torch.full((300,), k))
+        assert s.shape == (300, 2)
+        assert float((s.mean(0) - _MEANS[k]).norm()) < 0.5, (k, s.mean(0))
+    assert tr.sample(10).shape == (10, 2)                          # conditions drawn with sample_cond
+    assert grid.state()["samples"].shape == (6, 3, 2)              # steps 0, 100, ..., 500; one per class
+
+
+def test_paired_task_with_an_l1_term_reduces_l1_and_logs_it():
+    # a paired "image-to-image" toy: c = degrade(x); G(c) (no z) must invert the degradation
+    torch.manual_seed(0)
+    x = torch.randn(512, 2)
+
+    def degrade(x):
+        return 0.5 * x.flip(1)
+
+    class PairD(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp.discriminator(4, (16,))
+
+        def forward(self, x, c):
+            return self.net(torch.cat([x, c], 1))
+
+    G = torch.nn.Linear(2, 2)
+    v = gan.variant("ns", lr_d=1e-3, lr_g=1e-2, g_terms={"l1": (10.0, gan.l1_term)})
+    tr = gan.Trainer(G, PairD(), v, x, latent_dim=None, batch_size=64, cond=degrade, device="cpu", log_every=25)
+
+    def l1():
+        with torch.no_grad():
+            return float((G(degrade(x)) - x).abs().mean())
+
+    before = l1()
+    hist = tr.fit(200)
+    assert hist["step"] == [25.0 * i for i in range(1, 9)]
+    assert len(hist["g_l1"]) == 8 and all(torch.isfinite(torch.tensor(hist["g_l1"])))
+    assert hist["g_l1"][-1] < 0.5 * hist["g_l1"][0]
+    assert l1() < 0.2 * before, (before, l1())
+    assert tr.sample(cond=degrade(x[:5])).shape == (5, 2)
+
+
+def test_acgan_terms_see_the_discriminators_extra_outputs():
+    torch.manual_seed(0)
+    x, y = _class_data(300)
+
+    class ACD(torch.nn.Module):                               # D(x) -> (score, class logits): AC-GAN
+        def __init__(self):
+            super().__init__()
+            self.body = mlp.generator(2, 1 + 3, (32,), act="leaky_relu")
+
+        def forward(self, x):
+            out = self.body(x)
+            return out[:, 0], out[:, 1:]
+
+    v = gan.variant("ns", lr_d=2e-3, lr_g=2e-3, d_terms={"cls": (1.0, gan.aux_class_d_term)},
+                    g_terms={"cls": (1.0, gan.aux_class_g_term)})
+    D = ACD()
+    tr = gan.Trainer(_CondMLP(4, 3, 2), D, v, x, 4, 64, cond=y, sample_cond=lambda n: torch.randint(3, (n,)),
+                     discriminator_input=lambda x, c: (x,), device="cpu", log_every=50)
+    hist = tr.fit(150)
+    assert {"d_cls", "g_cls"} <= set(hist) and len(hist["d_cls"]) == 3
+    assert hist["d_cls"][-1] < hist["d_cls"][0]                 # D learns the classes
+    with torch.no_grad():
+        assert float((D(x)[1].argmax(1) == y).float().mean()) > 0.9
+
+
+def test_conditional_wgan_gp_and_a_loader_of_pairs():
+    torch.manual_seed(0)
+    x, y = _class_data(64)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=True)
+    seen = []
+
+    class SpyD(_CondMLP):
+        def forward(self, a, c):
+            seen.append(c)
+            return super().forward(a, c)
+
+    tr = gan.Trainer(_CondMLP(4, 3, 2), SpyD(2, 3, 1), gan.variant("wgan-gp"), loader, 4, conditional=True,
+                     device="cpu", log_every=2)
+    hist = tr.fit(4)
+    assert hist["step"] == [2.0, 4.0] and len(hist["penalty"]) == 2
+    assert all(c.dtype == torch.long and c.shape == (16,) for c in seen)
+    assert tr.sample(cond=torch.tensor([0, 2])).shape == (2, 2)
+
+
+def test_skip_hook_skips_d_updates_and_leaves_d_unchanged():
+    class SkipOdd(gan.Callback):
+        def __init__(self):
+            self.calls, self.before = 0, None
+
+        def skip_d_step(self, trainer, scores_real, scores_fake):
+            now = [p.detach().clone() for p in trainer.discriminator.parameters()]
+            if self.before is not None:             # the previous update was skipped: D must be unchanged
+                assert all(torch.equal(a, b) for a, b in zip(self.before, now))
+            self.calls += 1
+            skip = self.calls % 2 == 1
+            self.before = now if skip else None
+            return skip
+
+    cb = SkipOdd()
+    tr, hist = _toy(gan.variant("ns", n_critic=2), steps=10, callbacks=[cb], log_every=5)
+    assert cb.calls == 20 and hist["d_skipped"] == [0.5, 0.5]
+
+    class Never(gan.Callback):
+        def skip_d_step(self, trainer, scores_real, scores_fake):
+            return True
+
+    torch.manual_seed(0)
+    G, D = mlp.generator(1, 1, (8,)), mlp.discriminator(1, (8,))
+    d0 = [p.detach().clone() for p in D.parameters()]
+    tr = gan.Trainer(G, D, gan.variant("ns"), data.gaussian_1d(100), 1, 16, callbacks=[Never()], device="cpu",
+                     log_every=5)
+    hist = tr.fit(5)
+    assert all(torch.equal(a, b) for a, b in zip(d0, D.parameters())) and not tr.opt_d.state
+    assert hist["d_skipped"] == [1.0] and hist["grad_d"] == [0.0]
+    assert "d_skipped" not in _toy(gan.variant("ns"), steps=5, log_every=5)[1]     # only with a skip callback
+
+
+def test_skip_d_if_accurate_follows_the_3d_gan_rule():
+    gate = gan.SkipDIfAccurate(0.8)
+    tr = gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1, device="cpu")
+    confident = torch.tensor([3.0, 2.0, 1.0, 4.0, 5.0])
+    assert gate.skip_d_step(tr, confident, -confident)                        # accuracy 1.0 > 0.8
+    assert not gate.skip_d_step(tr, confident, torch.tensor([-1.0, -1.0, 1.0, 1.0, 1.0]))   # 0.7
+    assert gan.d_accuracy(confident, -confident).item() == 1.0
+    with pytest.raises(ValueError, match="max_acc"):
+        gan.SkipDIfAccurate(0.0)
+
+
+def test_conditional_bad_inputs_are_named():
+    x, y = _class_data(10)
+    G, D = _CondMLP(4, 3, 2), _CondMLP(2, 3, 1)
+    with pytest.raises(ValueError, match="cond has 9 rows but data has 10"):
+        gan.Trainer(G, D, gan.variant("ns"), x, 4, cond=y[:9], device="cpu")
+    with pytest.raises(TypeError, match="needs tensor data"):
+        gan.Trainer(G, D, gan.variant("ns"), [(x, y)], 4, cond=y, device="cpu")
+    with pytest.raises(ValueError, match="needs cond= .* or sample_cond="):
+        gan.Trainer(G, D, gan.variant("ns"), x, 4, discriminator_input=lambda x, c: (x,), device="cpu")
+    # an unconditional network in a conditional trainer: the message names the call and the fix
+    tr = gan.Trainer(mlp.generator(4, 2), D, gan.variant("ns"), x, 4, cond=y, device="cpu")
+    with pytest.raises(TypeError, match=r"calls the generator as generator\(z, c\) \(2 arguments\) but "
+                                        r"MLP.forward takes \(x\); .*generator_input"):
+        tr.fit(1)
+    tr = gan.Trainer(G, mlp.discriminator(2), gan.variant("ns"), x, 4, cond=y, device="cpu")
+    with pytest.raises(TypeError, match=r"discriminator as discriminator\(x, c\).*discriminator_input"):
+        tr.fit(1)
+    # a conditional network in an unconditional trainer
+    with pytest.raises(TypeError, match=r"generator as generator\(z\) .* takes \(a, c\); pass cond="):
+        gan.Trainer(G, mlp.discriminator(2), gan.variant("ns"), x, 4, device="cpu")
+    with pytest.raises(ValueError, match="tensor data has no conditions"):     # latent_dim=None: conditional
+        gan.Trainer(mlp.generator(4, 2), mlp.discriminator(2), gan.variant("ns"), x, None, device="cpu")
+    tr = gan.Trainer(G, D, gan.variant("ns"), x, 4, cond=y, device="cpu")
+    with pytest.raises(ValueError, match="needs the conditions: sample"):
+        tr.sample(3)
+    with pytest.raises(ValueError, match="n=3 but cond has 2 rows"):
+        tr.sample(3, cond=y[:2])
+    with pytest.raises(ValueError, match="SampleGrid on a conditional trainer needs cond"):
+        gan.SampleGrid(5, 4)._sample(tr)
+    plain = gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1,
+                        device="cpu")
+    with pytest.raises(ValueError, match="trainer is unconditional"):
+        plain.sample(2, cond=y[:2])
+    with pytest.raises(TypeError, match=r"g_terms\['l1'\] must be a pair \(weight, fn\)"):
+        gan.variant("ns", g_terms={"l1": 100.0})
+    with pytest.raises(ValueError, match="term name 'loss'"):
+        gan.variant("ns", d_terms={"loss": (1.0, gan.l1_term)})
+    b = gan.Batch(x, x, y, y)
+    with pytest.raises(ValueError, match=r"returning \(scores, class_logits\)"):
+        gan.aux_class_g_term(b)
+
+
+def test_pix2pix_style_loader_of_target_input_pairs_without_z():
+    torch.manual_seed(0)
+    c = torch.randn(32, 2)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(3 * c, c), batch_size=8)  # (target, input)
+    calls = []
+
+    class PairD(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp.discriminator(4, (8,))
+
+        def forward(self, x, c):
+            calls.append((x.shape, c.shape))
+            return self.net(torch.cat([x, c], 1))
+
+    v = gan.variant("ns", g_terms={"l1": (100.0, gan.l1_term)})
+    tr = gan.Trainer(torch.nn.Linear(2, 2), PairD(), v, loader, latent_dim=None, device="cpu", log_every=2)
+    assert tr.conditional and tr.latent_shape is None
+    hist = tr.fit(4)
+    assert len(hist["g_l1"]) == 2 and calls[0] == (torch.Size([8, 2]), torch.Size([8, 2]))
