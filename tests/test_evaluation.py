@@ -1,0 +1,161 @@
+"""Tests of course_lib.evaluation: precision/recall, KID, FID extrapolation, C2ST, preference, MIG."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import mutual_info_score
+
+from course_lib import evaluation
+
+
+def _gauss(n, d=4, shift=0.0, scale=1.0, seed=0):
+    return np.random.default_rng(seed).normal(shift, scale, (n, d))
+
+
+# ---------------------------------------------------------------- precision / recall
+def test_knn_radii_match_brute_force():
+    x = _gauss(30, 3)
+    r = evaluation.knn_radii(x, k=3)
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    np.testing.assert_allclose(r, np.sort(d, 1)[:, 3], rtol=1e-10)
+
+
+def test_precision_recall_same_distribution_is_high():
+    pr = evaluation.precision_recall(_gauss(400, seed=0), _gauss(400, seed=1))
+    assert pr["precision"] > 0.8 and pr["recall"] > 0.8
+
+
+def test_mode_dropping_lowers_recall_not_precision():
+    rng = np.random.default_rng(0)
+    centres = np.eye(4) * 10
+    real = np.concatenate([c + rng.normal(size=(100, 4)) for c in centres])
+    fake = np.concatenate([c + rng.normal(size=(200, 4)) for c in centres[:2]])   # two of four modes
+    pr = evaluation.precision_recall(real, fake)
+    assert pr["precision"] > 0.85
+    assert pr["recall"] < 0.6
+
+
+def test_far_away_samples_have_zero_precision():
+    pr = evaluation.precision_recall(_gauss(100), _gauss(100, shift=50))
+    assert pr == {"precision": 0.0, "recall": 0.0}
+
+
+def test_precision_recall_bad_input():
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        evaluation.precision_recall(np.zeros(10), np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="more than k=3"):
+        evaluation.knn_radii(np.zeros((3, 2)))
+
+
+# ---------------------------------------------------------------- KID and extrapolation
+def test_kid_is_unbiased_and_detects_shift():
+    vals = [evaluation.kid(_gauss(50, seed=2 * s), _gauss(50, seed=2 * s + 1)) for s in range(20)]
+    assert abs(np.mean(vals)) < 3 * np.std(vals) / math.sqrt(len(vals)) + 1e-3
+    assert evaluation.kid(_gauss(200), _gauss(200, shift=1.0, seed=1)) > 0.1
+
+
+def test_kid_matches_explicit_formula():
+    x, y = _gauss(6, 3), _gauss(5, 3, seed=1)
+    k = lambda a, b: (a @ b / 3 + 1) ** 3
+    kxx = sum(k(x[i], x[j]) for i in range(6) for j in range(6) if i != j) / 30
+    kyy = sum(k(y[i], y[j]) for i in range(5) for j in range(5) if i != j) / 20
+    kxy = sum(k(x[i], y[j]) for i in range(6) for j in range(5)) / 30
+    assert evaluation.kid(x, y) == pytest.approx(kxx + kyy - 2 * kxy, rel=1e-10)
+
+
+def test_extrapolate_recovers_line():
+    ns = [50, 100, 200, 400]
+    v_inf, a = evaluation.extrapolate_to_infinity(ns, [3.0 + 120 / n for n in ns])
+    assert v_inf == pytest.approx(3.0) and a == pytest.approx(120.0)
+    with pytest.raises(ValueError, match="two distinct"):
+        evaluation.extrapolate_to_infinity([10, 10], [1.0, 2.0])
+
+
+# ---------------------------------------------------------------- C2ST and preference
+def test_c2st_chance_for_same_and_high_for_different():
+    assert abs(evaluation.c2st_accuracy(_gauss(300), _gauss(300, seed=1)) - 0.5) < 0.1
+    assert evaluation.c2st_accuracy(_gauss(300), _gauss(300, shift=2.0, seed=1)) > 0.9
+
+
+def test_preference_matrix_properties():
+    names, p = evaluation.preference_matrix({"a": [1, 1, 1], "b": [2, 0, 3], "c": [5, 5, 5]})
+    assert names == ["a", "b", "c"]
+    np.testing.assert_allclose(p + p.T, np.ones((3, 3)))
+    assert p[0, 2] == 1.0 and p[0, 1] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="at least two"):
+        evaluation.preference_matrix({"a": [1.0]})
+
+
+# ---------------------------------------------------------------- likelihood of a mixture
+def test_log_mixture_matches_direct_and_bound():
+    lp_good, lp_noise = torch.tensor([-100.0, -90.0]), torch.tensor([-543.0, -543.0])
+    lm = evaluation.log_mixture([lp_good, lp_noise], [0.01, 0.99])
+    direct = torch.log(0.01 * lp_good.double().exp() + 0.99 * lp_noise.double().exp())
+    torch.testing.assert_close(lm, direct)
+    assert (lp_good - lm <= math.log(100) + 1e-9).all()
+    with pytest.raises(ValueError, match="sum to 1"):
+        evaluation.log_mixture([lp_good, lp_noise], [0.5, 0.6])
+
+
+# ---------------------------------------------------------------- corruptions
+def test_degrade_kinds():
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.equal(evaluation.degrade(x, "noise", 0.0), x)
+    b = evaluation.degrade(x, "blur", 1.0)
+    assert b.shape == x.shape and b.var() < x.var()
+    q = evaluation.degrade(x, "quantize", 2)
+    assert set(q.unique().tolist()) <= {0.0, 1.0}
+    n = evaluation.degrade(x, "nearest", 2)
+    assert torch.equal(n[..., ::2, ::2], n[..., 1::2, 1::2])
+    const = torch.full((1, 1, 8, 8), 0.3)
+    torch.testing.assert_close(evaluation.degrade(const, "blur", 2.0), const)
+    with pytest.raises(ValueError, match="kind"):
+        evaluation.degrade(x, "jpeg", 1)
+
+
+# ---------------------------------------------------------------- MI and MIG
+def test_discrete_mi_and_entropy_match_sklearn_and_closed_form():
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, 500), rng.integers(0, 3, 500)
+    assert evaluation.discrete_mutual_info(a, b) == pytest.approx(mutual_info_score(a, b), rel=1e-10)
+    assert evaluation.discrete_mutual_info(a, a) == pytest.approx(evaluation.discrete_entropy(a))
+    assert evaluation.discrete_entropy(np.arange(8)) == pytest.approx(math.log(8))
+
+
+def test_discretize_bins():
+    z = evaluation.discretize(np.linspace(0, 1, 100)[:, None], bins=10)
+    assert z.min() == 0 and z.max() == 9 and (np.bincount(z[:, 0]) == 10).all()
+
+
+def _codes(seed=0, n=3000):
+    v = evaluation.sprite_factors(n, seed=seed)[:, 1:]                     # 3 factors with 8 values
+    rng = np.random.default_rng(seed)
+    z = v + 0.1 * rng.normal(size=v.shape)
+    return v, z
+
+
+def test_mig_disentangled_duplicated_rotated():
+    v, z = _codes()
+    assert evaluation.mig(z, v)["mig"] > 0.9
+    dup = np.concatenate([z, z[:, :1] + 0.01 * np.random.default_rng(1).normal(size=(len(z), 1))], 1)
+    res = evaluation.mig(dup, v)
+    assert res["per_factor"][0] < 0.1 and res["mi"][:, 0].max() > 0.9 * res["entropy"][0]
+    q, _ = np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))
+    assert evaluation.mig(z @ q, v)["mig"] < 0.5
+
+
+def test_mig_bad_input():
+    v, z = _codes(n=100)
+    with pytest.raises(ValueError, match="two latent"):
+        evaluation.mig(z[:, :1], v)
+    with pytest.raises(ValueError, match="entropy is 0"):
+        evaluation.mig(z, np.zeros((100, 2), int))
+
+
+def test_render_sprites():
+    f = np.array([[0, 7, 0, 0], [1, 0, 7, 7], [2, 3, 3, 3]])
+    x = evaluation.render_sprites(f, size=32)
+    assert x.shape == (3, 1, 32, 32) and set(x.unique().tolist()) <= {0.0, 1.0}
+    assert x[0].sum() > x[1].sum() > 0                                      # larger scale, more pixels
