@@ -11,8 +11,8 @@ Lambert law with normals from the occupancy gradient::
 Metrics compare binarised grids: :func:`iou` (intersection over union), :func:`nearest_iou` (the
 best IoU of each shape against a reference set: a memorisation check when the reference is the
 training set, and a nearest-neighbour class), :func:`occupancy` (filled fraction) and
-:func:`class_histogram` (class coverage). :class:`AdaptiveDUpdate` is the paper's rule
-"update D only while its accuracy on the batch is at most 80%", as a callback of the GAN engine.
+:func:`class_histogram` (class coverage). The paper's rule "update D only while its accuracy on the
+batch is at most 80%" is the engine's callback :class:`course_lib.gan.SkipDIfAccurate`.
 
 Conventions: voxel tensors are (B, 1, D, D, D) indexed (z, y, x) with z up, as made by
 :func:`course_lib.data.voxel_shapes`; values are occupancies or probabilities in [0, 1].
@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checks
-from .gan import Callback, Trainer
 
 COLOR = (0.35, 0.55, 0.85)      # surface colour (RGB)
 VIEWS = ((25.0, 40.0), (25.0, 130.0), (60.0, 220.0))   # (elevation, azimuth) in degrees
@@ -293,72 +292,6 @@ class _Loader:
 # ----------------------------------------------------------------------------------------
 # Training rule of the paper
 # ----------------------------------------------------------------------------------------
-class AdaptiveDUpdate(Callback):
-    """Update D only while its accuracy on the current batch is at most ``max_acc`` (3D-GAN, Sec. 3.1).
-
-    The engine (:class:`course_lib.gan.Trainer`) always steps D, so this callback gates the step:
-    a forward hook on D sees the scores of the real and the fake half-batch of each D update, and
-    when D classifies more than ``max_acc`` of them correctly (logit > 0 for real, <= 0 for fake) it
-    sets D's learning rate to 0 for that update (Adam then leaves the weights unchanged; its
-    moment estimates still see the gradient). Logs ``d_updated``: the fraction of D steps taken.
-    It assumes D is called once on the real and once on the fake batch per update, as in the plain
-    losses (a gradient penalty calls D again; do not combine the two).
-
-    Args:
-        max_acc: accuracy above which D is not updated (0.8 in the paper).
-
-    Reference:
-        Wu et al. 2016, arXiv:1610.07584, Sec. 3.1: "we only update the discriminator if its
-        accuracy in the last batch is not higher than 80%".
-    """
-
-    def __init__(self, max_acc: float = 0.8):
-        if not 0 < max_acc <= 1:
-            raise ValueError(f"max_acc must be in (0, 1], got {max_acc}")
-        self.max_acc = float(max_acc)
-        self._scores: list[torch.Tensor] = []
-        self._handle: Any = None
-        self._lrs: list[float] = []
-        self._taken = self._total = 0
-
-    def on_begin(self, trainer: Trainer) -> None:
-        D, opt = trainer.discriminator, trainer.opt_d
-        self._lrs = [g["lr"] for g in opt.param_groups]  # the groups' own rates (schedulers, several groups)
-        self._param = next(D.parameters())
-
-        def hook(_module: nn.Module, _inputs: Any, out: torch.Tensor) -> None:
-            if not self._param.requires_grad:        # the G step runs D with frozen weights: not a D update
-                return
-            self._scores.append(out.detach().reshape(-1))
-            if len(self._scores) == 2:                # real, then fake: decide before the optimiser step
-                s_real, s_fake = self._scores
-                self._scores = []
-                acc = 0.5 * float((s_real > 0).float().mean() + (s_fake <= 0).float().mean())
-                update = acc <= self.max_acc
-                for g, lr in zip(opt.param_groups, self._lrs):
-                    g["lr"] = lr if update else 0.0
-                self._taken += int(update)
-                self._total += 1
-
-        if self._handle is None:
-            self._handle = D.register_forward_hook(hook)
-
-    def on_log(self, trainer: Trainer, step: int, logs: dict[str, float]) -> None:
-        logs["d_updated"] = self._taken / max(1, self._total)
-        self._taken = self._total = 0
-
-    def on_end(self, trainer: Trainer) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
-        for g, lr in zip(trainer.opt_d.param_groups, self._lrs):
-            g["lr"] = lr
-        self._scores = []
-
-    def __repr__(self) -> str:
-        return f"AdaptiveDUpdate(max_acc={self.max_acc})"
-
-
 # ----------------------------------------------------------------------------------------
 # Figure
 # ----------------------------------------------------------------------------------------
