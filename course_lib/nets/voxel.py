@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .. import checks
+from . import dcgan
 
 SIZES = (16, 32, 64)
 LATENT_DIM = 200                                   # paper, Sec. 3.1
@@ -163,11 +164,4 @@ def _encoder(n: int, width: int, batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def init_weights(module: nn.Module) -> None:
-    """DCGAN-style initialisation: conv weights ~ N(0, 0.02), batch-norm scale ~ N(1, 0.02), bias 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, nn.BatchNorm3d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+init_weights = dcgan.init_weights  # the same DCGAN initialisation (it covers 3-D layers)
