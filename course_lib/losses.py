@@ -299,3 +299,97 @@ def hinge_g_loss(scores_fake: torch.Tensor) -> torch.Tensor:
         Miyato et al. 2018, Eq. (17).
     """
     return -_flat(scores_fake, "scores_fake").mean()
+
+
+# ----------------------------------------------------------------------------------------
+# Image losses for the applications (super-resolution, restoration, style, aging)
+# ----------------------------------------------------------------------------------------
+def total_variation(x: torch.Tensor, squared: bool = False) -> torch.Tensor:
+    r"""Total-variation regulariser of an image batch (mean over pixels and batch).
+
+    Anisotropic (default): $\mathrm{TV}(x) = \operatorname{mean}|x_{i+1,j} - x_{i,j}| + \operatorname{mean}|x_{i,j+1} - x_{i,j}|$;
+    ``squared=True`` uses squared differences (SRGAN's $l_{TV}$ as implemented in most code).
+
+    Args:
+        x: (B, C, H, W) images (any range), H, W >= 2.
+        squared: squared instead of absolute differences.
+
+    Returns:
+        Scalar.
+
+    Reference:
+        Rudin, Osher & Fatemi 1992; Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN",
+        CVPR 2017, arXiv:1609.04802 (regularisation term); Zhang et al., CAAE, arXiv:1702.08423, Eq. (5).
+    """
+    checks.image_batch(x, "x")
+    if min(x.shape[-2:]) < 2:
+        raise ValueError(f"total_variation needs H, W >= 2, got {tuple(x.shape[-2:])}")
+    dh, dw = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+    f = torch.square if squared else torch.abs
+    return f(dh).mean() + f(dw).mean()
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    r"""Gram matrices $G_{cc'} = \frac{1}{HW} \sum_{p} F_{c p} F_{c' p}$ of feature maps.
+
+    Args:
+        features: (B, C, H, W) feature maps.
+
+    Returns:
+        (B, C, C).
+
+    Reference:
+        Gatys, Ecker & Bethge, "Image Style Transfer Using CNNs", CVPR 2016, Eq. (3) (normalised by the number of
+        positions, as in SRNTT's texture loss).
+    """
+    checks.ndim(features, "features", 4, "(B, C, H, W)")
+    f = features.flatten(2)
+    return f @ f.transpose(1, 2) / f.shape[-1]
+
+
+def texture_loss(features_fake: torch.Tensor, features_target: torch.Tensor,
+                 weight: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Gram-matrix texture loss $\lVert G(\phi(x) \odot S) - G(\phi(t) \odot S) \rVert_F^2$ (mean over entries).
+
+    Args:
+        features_fake, features_target: (B, C, H, W) feature maps of the output and the texture target.
+        weight: optional (B, 1, H, W) map S multiplied into both (SRNTT's weight map of reference similarity).
+
+    Returns:
+        Scalar.
+
+    Reference:
+        Zhang et al., "Image Super-Resolution by Neural Texture Transfer" (SRNTT), CVPR 2019, arXiv:1903.00834,
+        Eq. (5); Gatys et al. 2016.
+    """
+    checks.ndim(features_fake, "features_fake", 4, "(B, C, H, W)")
+    if features_fake.shape != features_target.shape:
+        raise ValueError(f"feature maps must have the same shape, got {tuple(features_fake.shape)} and "
+                         f"{tuple(features_target.shape)}")
+    if weight is not None:
+        checks.ndim(weight, "weight", 4, "(B, 1, H, W)")
+        features_fake, features_target = features_fake * weight, features_target * weight
+    return F.mse_loss(gram_matrix(features_fake), gram_matrix(features_target))
+
+
+def perceptual(x: torch.Tensor, target: torch.Tensor, net: Callable, layer: str) -> torch.Tensor:
+    r"""Content (perceptual) loss $\frac{1}{W H C}\lVert \phi(x) - \phi(y) \rVert^2$ on one layer of a feature net.
+
+    Args:
+        x: (B, 3, H, W) images in [0, 1] (gradients flow into ``x``).
+        target: (B, 3, H, W) images in [0, 1] (no gradient).
+        net: a frozen ``features.FeatureNet`` (``net(x, layers)`` returns ``{layer: (B, C, h, w)}``).
+        layer: the tap, e.g. ``net.default_low`` (SRGAN's VGG22) or ``net.default_high`` (VGG54).
+
+    Returns:
+        Scalar.
+
+    Reference:
+        Johnson et al. 2016, arXiv:1603.08155, Eq. (2); Ledig et al. 2017 (SRGAN), Eq. (5).
+    """
+    if x.shape != target.shape:
+        raise ValueError(f"x and target must have the same shape, got {tuple(x.shape)} and {tuple(target.shape)}")
+    fx = net(x, [layer])[layer]
+    with torch.no_grad():
+        ft = net(target, [layer])[layer]
+    return F.mse_loss(fx, ft)

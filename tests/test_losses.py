@@ -127,3 +127,38 @@ def test_optimal_discriminator_rejects_bad_densities():
 def test_optimal_discriminator_is_one_half_where_both_densities_vanish():
     d = losses.optimal_discriminator(torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 2.0]))
     torch.testing.assert_close(d, torch.tensor([0.5, 1.0, 0.0]))
+
+
+# ---- image losses ----
+def test_total_variation_values():
+    x = torch.zeros(1, 1, 4, 4)
+    assert losses.total_variation(x) == 0
+    x[..., :, 2:] = 1.0                          # one vertical edge: 1 of 3 horizontal differences per row
+    assert losses.total_variation(x).item() == pytest.approx(1 / 3)
+    assert losses.total_variation(2 * x, squared=True).item() == pytest.approx(4 / 3)
+    with pytest.raises(ValueError, match="H, W >= 2"):
+        losses.total_variation(torch.zeros(1, 1, 1, 5))
+
+
+def test_gram_and_texture_loss():
+    f = torch.randn(2, 3, 5, 7)
+    g = losses.gram_matrix(f)
+    assert g.shape == (2, 3, 3) and torch.allclose(g, g.transpose(1, 2))
+    assert torch.allclose(g[0], f[0].reshape(3, -1) @ f[0].reshape(3, -1).T / 35, atol=1e-5)
+    perm = f[..., torch.randperm(7)]             # shuffling positions keeps the texture statistics
+    assert losses.texture_loss(perm, f).item() < 1e-10
+    assert losses.texture_loss(f * 2, f).item() > 0
+    w = torch.zeros(2, 1, 5, 7)
+    assert losses.texture_loss(f * 2, f, weight=w).item() == 0
+    with pytest.raises(ValueError, match="same shape"):
+        losses.texture_loss(f, f[..., :3])
+
+
+def test_perceptual_loss_gradient_flows_to_input():
+    net = lambda x, layers: {layers[0]: torch.nn.functional.avg_pool2d(x, 2)}
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    y = torch.rand(2, 3, 8, 8)
+    loss = losses.perceptual(x, y, net, "pool")
+    loss.backward()
+    assert loss.item() > 0 and x.grad.abs().sum() > 0
+    assert losses.perceptual(y, y, net, "pool").item() == 0
