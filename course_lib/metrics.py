@@ -196,8 +196,8 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
     """The course classifier of a dataset: trained once (cached in the checkpoint folder), then frozen.
 
     A small CNN (``nets.classifier.Classifier``) trained on ``data.load(name)`` with its labels
-    (digit for MNIST; category for emoji). Its penultimate layer gives FID features and its
-    logits an Inception-score style metric -- the standard substitute for Inception-v3 on
+    (digit for MNIST; category for emoji). Its penultimate layer (before the ReLU, so no unit is
+    dead) gives FID features and its logits an Inception-score style metric -- the standard substitute for Inception-v3 on
     MNIST-like data.
 
     Args:
@@ -252,7 +252,7 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
     acc = float(acc) if acc is not None else _accuracy(net, test_set, dev)
     net.eval().requires_grad_(False)
     pretty = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "lfw": "LFW"}.get(name, name)
-    fnet = FeatureNetwork(f"course {pretty} classifier", net.features, net, s, c, dev, acc)
+    fnet = FeatureNetwork(f"course {pretty} classifier", net.embedding, net, s, c, dev, acc)
     if verbose:
         print(f"{fnet.name}: test accuracy {acc:.3f} on {len(test_set)} held-out images")
     _CLASSIFIERS[key] = fnet

@@ -132,3 +132,10 @@ def test_course_classifier_leaves_the_global_seed_alone(ckpt_dir):
     torch.manual_seed(123)
     metrics.course_classifier("mnist", verbose=False)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_course_classifier_fid_features_are_full_rank():
+    """Pre-ReLU features: no dead unit, so the FID covariance of real digits has full rank."""
+    net = metrics.course_classifier("mnist", verbose=False)
+    f = metrics.compute_features(data.load("mnist", "test").x[:600], net)
+    assert torch.linalg.matrix_rank(torch.cov(f.T.double())).item() == f.shape[1]

@@ -3,7 +3,8 @@ FID / Inception-score style metrics on MNIST-like data (see :func:`course_lib.me
 
     net = classifier.Classifier(channels=1, num_classes=10, image_size=28)
     logits = net(x)              # x (B, 1, 28, 28) in [0, 1] -> (B, 10)
-    feats = net.features(x)      # (B, feature_dim), the penultimate layer
+    feats = net.features(x)      # (B, feature_dim), the penultimate layer (after its ReLU)
+    emb = net.embedding(x)       # (B, feature_dim), the same layer before its ReLU: the FID features
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ class Classifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> (B, feature_dim) penultimate activations."""
         return self.body(self._check(x))
+
+    def embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> (B, feature_dim) penultimate pre-activations.
+
+        The FID features: after the ReLU some units are zero for every input ("dead"), which
+        makes the feature covariance rank-deficient; before it every unit varies.
+        """
+        return self.body[:-1](self._check(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> (B, num_classes) logits."""
