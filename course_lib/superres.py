@@ -1,0 +1,450 @@
+"""Super-resolution helpers for notebooks 11 (SRResNet / SRGAN) and 12 (SRNTT).
+
+Data: LR/HR patch pairs cut from the embedded training photos, held-out test photos as centre
+crops, and reference patches (a shifted crop of the same photo = a good reference, a crop of
+another photo = a bad one)::
+
+    hr, lr = superres.patch_pairs(data.photos("train"), hr_size=32, n=2000, scale=4)
+    hr_test = superres.test_crops(size=128)                           # (4, 3, 128, 128) held out
+
+SRGAN as data of the shared GAN engine (``gan.Trainer`` with ``latent_dim=None``, ``G(lr)``)::
+
+    v = superres.srgan_variant(superres.feature_content(net, net.default_high))   # l_X + 1e-3 l_Gen + TV
+    trainer = gan.Trainer(G, D, v, hr, None, cond=lr, discriminator_input=lambda x, c: (x,))
+
+SRNTT's texture swapping: normalised inner products ``s_ij`` between patches of the pre-SR
+image's features and the reference's, ``argmax_j`` swap, and the weight map ``S_i = max_j s_ij``::
+
+    swapped, weight, index = superres.feature_swap(content_feat, ref_feat_blurred, ref_values)
+
+Measures beside PSNR/SSIM (``course_lib.restoration``): :func:`high_frequency_ratio` (fine detail
+energy relative to the ground truth, 1 = as much as the HR image) and :func:`feature_distance`.
+
+References:
+    Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN" (SRGAN), CVPR 2017, arXiv:1609.04802.
+    Zhang, Wang, Lin & Qi, "Image Super-Resolution by Neural Texture Transfer" (SRNTT), CVPR 2019, arXiv:1903.00834.
+    Blau & Michaeli, "The Perception-Distortion Tradeoff", CVPR 2018, arXiv:1711.06077.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checks, data, gan, losses, restoration
+
+# ----------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------
+
+
+def patch_pairs(images: Mapping[str, torch.Tensor], hr_size: int, n: int, scale: int = 4, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random HR patches and their bicubic LR versions (gray photos repeated to RGB).
+
+    Args:
+        images: name -> (C, H, W) photos in [0, 1] (``data.photos("train")``).
+        hr_size: HR patch side, divisible by ``scale``.
+        n: number of pairs.
+        scale: downscaling factor.
+        seed: seed of the patch positions.
+
+    Returns:
+        ``(hr, lr)``: (n, 3, hr_size, hr_size) and (n, 3, hr_size/scale, hr_size/scale) in [0, 1].
+
+    Reference:
+        Ledig et al. 2017, Sec. 3.2 (random 96x96 HR sub-images, LR by bicubic downsampling with r = 4).
+    """
+    checks.positive_int(hr_size, "hr_size")
+    if hr_size % scale:
+        raise ValueError(f"hr_size={hr_size} must be divisible by scale={scale}")
+    hr = data.patches(images, hr_size, n, seed=seed, channels=3)
+    return hr, restoration.downsample(hr, scale)
+
+
+def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Central ``size`` x ``size`` crop of (C, H, W) or (B, C, H, W) images."""
+    checks.positive_int(size, "size")
+    h, w = x.shape[-2:]
+    if min(h, w) < size:
+        raise ValueError(f"cannot cut a {size}x{size} crop from images of size {h}x{w}")
+    i, j = (h - size) // 2, (w - size) // 2
+    return x[..., i:i + size, j:j + size]
+
+
+def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
+    """The held-out photos, downsized so the short side is ``size``, centre-cropped to size x size.
+
+    Args:
+        size: side of the crops, divisible by ``scale``.
+        split: photo split (``"test"``: astronaut, chelsea, coffee, china; never used for training).
+        scale: the SR factor the side must be divisible by.
+
+    Returns:
+        (N, 3, size, size) in [0, 1], in the order of ``data.photos(split)``.
+    """
+    checks.positive_int(size, "size")
+    if size % scale:
+        raise ValueError(f"size={size} must be divisible by scale={scale}")
+    out = []
+    for im in data.photos(split).values():
+        im = im.expand(3, -1, -1) if im.shape[0] == 1 else im
+        h, w = im.shape[-2:]
+        f = size / min(h, w)
+        if f < 1:
+            im = data.resize(im[None], (max(size, round(h * f)), max(size, round(w * f))))[0]
+        out.append(center_crop(im, size).clamp(0, 1))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def super_resolve(net: nn.Module, lr: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """Run an SR network in eval mode on (B, 3, h, w) LR images -> (B, 3, H, W) clamped to [0, 1]."""
+    checks.image_batch(lr, "lr")
+    was = net.training
+    net.eval()
+    try:
+        dev = next(net.parameters()).device
+        out = torch.cat([net(lr[i:i + batch_size].to(dev)).float().cpu() for i in range(0, len(lr), batch_size)])
+    finally:
+        net.train(was)
+    return out.clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# SRGAN loss terms for the engine's g_terms
+# ----------------------------------------------------------------------------------------
+def mse_content(b: gan.Batch) -> torch.Tensor:
+    r"""Pixel-wise MSE content loss $l^{SR}_{MSE} = \frac{1}{r^2WH}\sum (I^{HR} - G(I^{LR}))^2$ (Eq. 4)."""
+    return F.mse_loss(b.x_fake, b.x_real)
+
+
+def feature_content(net: nn.Module, layer: str, rescale: float = 1.0) -> Callable[[gan.Batch], torch.Tensor]:
+    r"""SRGAN's VGG content loss on tap phi_{i,j} as an engine term: ``fn(batch) -> scalar``.
+
+    $$l^{SR}_{VGG/i.j} = \frac{1}{W_{i,j}H_{i,j}}\sum_{x,y}\big(\phi_{i,j}(I^{HR})_{x,y} - \phi_{i,j}(G(I^{LR}))_{x,y}\big)^2$$
+
+    Args:
+        net: a frozen ``features.FeatureNet`` (VGG19 or the EfficientNet-Lite0 stand-in).
+        layer: the tap, e.g. ``net.default_low`` (VGG22's stride) or ``net.default_high`` (VGG54's).
+        rescale: multiply the loss (SRGAN rescales VGG features by 1/12.75, i.e. the loss by 1/12.75^2).
+
+    Reference:
+        Ledig et al. 2017, arXiv:1609.04802, Eq. (5).
+    """
+    if layer not in getattr(net, "layer_names", [layer]):
+        raise ValueError(f"unknown layer {layer!r}; the feature network has {net.layer_names}")
+
+    def content(b: gan.Batch) -> torch.Tensor:
+        return rescale * losses.perceptual(b.x_fake, b.x_real, net, layer)
+
+    content.__name__ = f"content_{layer}"
+    return content
+
+
+def tv_term(b: gan.Batch) -> torch.Tensor:
+    """SRGAN's total-variation regulariser on the generator output (squared differences)."""
+    return losses.total_variation(b.x_fake, squared=True)
+
+
+def srgan_variant(content: Callable[[gan.Batch], torch.Tensor], adv_weight: float = 1e-3, tv_weight: float = 2e-8,
+                  lr: float = 1e-4, name: str = "srgan") -> gan.Variant:
+    r"""SRGAN's objective as a variant of the engine: $l^{SR} = l_X + 10^{-3} l_{Gen} + 2\cdot10^{-8} l_{TV}$.
+
+    The engine adds the adversarial loss with weight 1 and the ``g_terms`` with their own weights,
+    so the generator minimises $\frac{1}{a}(l_X + a\,l_{Gen} + t\,l_{TV}) = l_{Gen} + \frac{1}{a}l_X +
+    \frac{t}{a}l_{TV}$ with $a$ = ``adv_weight``: the paper's loss times $1/a$. Adam's update is invariant
+    to a constant factor on the loss (up to its epsilon), so this trains exactly the paper's objective
+    with the same learning rate; D's loss is untouched. ``l_Gen = -log D(G(I^LR))`` (non-saturating).
+
+    Args:
+        content: the content term ``fn(batch)`` (:func:`mse_content` or :func:`feature_content`).
+        adv_weight: weight of the adversarial loss relative to the content loss (1e-3).
+        tv_weight: weight of the TV term relative to the content loss (2e-8).
+        lr: Adam learning rate of G and D (1e-4; betas (0.9, 0.999)).
+        name: label in logs.
+
+    Returns:
+        A ``gan.Variant`` with ``g_terms = {"content": (1/a, content), "tv": (t/a, tv)}``.
+
+    Reference:
+        Ledig et al. 2017, arXiv:1609.04802, Eq. (3) and Sec. 3.2.
+    """
+    if not adv_weight > 0:
+        raise ValueError(f"adv_weight must be > 0, got {adv_weight}")
+    if tv_weight < 0:
+        raise ValueError(f"tv_weight must be >= 0, got {tv_weight}")
+    if not callable(content):
+        raise TypeError(f"content must be a function of a gan.Batch, got {type(content).__name__}")
+    terms = {"content": (1.0 / adv_weight, content)}
+    if tv_weight > 0:
+        terms["tv"] = (tv_weight / adv_weight, tv_term)
+    return gan.variant("ns", g_terms=terms, lr_g=lr, lr_d=lr, betas=(0.9, 0.999)).replace(name=name)
+
+
+# ----------------------------------------------------------------------------------------
+# Measures of texture / perceptual quality
+# ----------------------------------------------------------------------------------------
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def high_frequency_energy(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared Laplacian response per image (energy of the finest details), (B,) for (B, C, H, W)."""
+    checks.image_batch(x, "x")
+    k = _LAPLACE.to(x).view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
+    lap = F.conv2d(x, k, groups=x.shape[1])            # valid convolution: no border artefacts
+    return lap.square().flatten(1).mean(1)
+
+
+def high_frequency_ratio(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """Fine-detail energy of ``x`` relative to the ground truth: mean_b E_hf(x_b) / E_hf(ref_b).
+
+    1 = as much high-frequency energy (texture, edges) as the HR image; bicubic and MSE-trained
+    networks, which average over plausible details, score well below 1.
+
+    Args:
+        x, reference: (B, C, H, W) images in [0, 1].
+    """
+    if x.shape != reference.shape:
+        raise ValueError(f"x and reference must have the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}")
+    return float((high_frequency_energy(x) / high_frequency_energy(reference).clamp_min(1e-12)).mean())
+
+
+@torch.no_grad()
+def feature_distance(x: torch.Tensor, reference: torch.Tensor, net: nn.Module, layer: str) -> float:
+    """Mean squared distance of feature maps ``phi(x)`` and ``phi(reference)`` (lower = perceptually closer).
+
+    Args:
+        x, reference: (B, 3, H, W) in [0, 1].
+        net, layer: a ``features.FeatureNet`` and its tap.
+    """
+    dev = net.device
+    return float(losses.perceptual(x.to(dev), reference.to(dev), net, layer))
+
+
+# ----------------------------------------------------------------------------------------
+# SRNTT: patch-wise feature swapping
+# ----------------------------------------------------------------------------------------
+def extract_patches(f: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """All k x k patches of a feature map around every position (zero padding): (B, C, H, W) -> (B, H W, C k k)."""
+    checks.ndim(f, "features", 4, "(B, C, H, W)")
+    checks.positive_int(k, "k")
+    if k % 2 == 0:
+        raise ValueError(f"patch size k must be odd (a patch is centred on a position), got {k}")
+    return F.unfold(f, k, padding=k // 2).transpose(1, 2)
+
+
+def similarity(content: torch.Tensor, reference: torch.Tensor, k: int = 3) -> torch.Tensor:
+    r"""Normalised inner products $s_{ij} = \langle P_i(\phi(I^{LR\uparrow})) / \lVert\cdot\rVert,\,
+    P_j(\phi(I^{Ref\downarrow\uparrow})) / \lVert\cdot\rVert \rangle \in [-1, 1]$ of all patch pairs.
+
+    Args:
+        content: (B, C, H, W) features of the pre-SR image.
+        reference: (B, C, H', W') features of the (blurred) reference, the same C.
+        k: patch size (3 in SRNTT).
+
+    Returns:
+        (B, H W, H' W') cosine similarities.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Eq. (1).
+    """
+    checks.ndim(content, "content", 4, "(B, C, H, W)")
+    checks.ndim(reference, "reference", 4, "(B, C, H', W')")
+    if content.shape[:2] != reference.shape[:2]:
+        raise ValueError(f"content and reference features need the same (B, C), got {tuple(content.shape)} and "
+                         f"{tuple(reference.shape)}")
+    pc = F.normalize(extract_patches(content, k), dim=-1, eps=1e-8)
+    pr = F.normalize(extract_patches(reference, k), dim=-1, eps=1e-8)
+    return (pc @ pr.transpose(1, 2)).clamp(-1, 1)
+
+
+def feature_swap(content: torch.Tensor, reference: torch.Tensor, values: torch.Tensor, k: int = 3
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""SRNTT's texture swap: replace every content patch by the values of its best-matching reference patch.
+
+    $$j^*_i = \arg\max_j s_{ij},\qquad M = \operatorname{fold}\big(P_{j^*_i}(\text{values})\big) / \text{overlap},
+    \qquad S_i = \max_j s_{ij}$$
+
+    Matching uses ``reference`` (features of the reference blurred like the LR image, Ref down-up);
+    the swapped content comes from ``values`` on the same grid (the sharp reference's features, or its
+    pixels after ``pixel_unshuffle``). Overlapping patches are averaged.
+
+    Args:
+        content: (B, C, H, W) features of the pre-SR image.
+        reference: (B, C, H', W') features of the blurred reference.
+        values: (B, C_v, H', W') what to swap in, aligned with ``reference``.
+        k: patch size.
+
+    Returns:
+        ``(swapped, weight, index)``: (B, C_v, H, W) swapped map M, (B, 1, H, W) weight map S in
+        [-1, 1] (the best similarity; low where no reference patch resembles the content), and
+        (B, H W) the chosen reference positions j*.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Eq. (1)-(3) and Sec. 3.3 (weight map).
+    """
+    checks.ndim(values, "values", 4, "(B, C_v, H', W')")
+    if values.shape[0] != reference.shape[0] or values.shape[-2:] != reference.shape[-2:]:
+        raise ValueError(f"values must lie on the reference grid (B, C_v, {reference.shape[-2]}, "
+                         f"{reference.shape[-1]}), got {tuple(values.shape)}")
+    b, _, h, w = content.shape
+    s = similarity(content, reference, k)                      # (B, HW, H'W')
+    weight, index = s.max(dim=2)                               # S_i and j*_i
+    pv = extract_patches(values, k)                            # (B, H'W', C_v k k)
+    chosen = torch.gather(pv, 1, index.unsqueeze(-1).expand(-1, -1, pv.shape[-1]))   # (B, HW, C_v k k)
+    summed = F.fold(chosen.transpose(1, 2), (h, w), k, padding=k // 2)
+    overlap = F.fold(torch.ones_like(chosen[:1, :, : k * k]).transpose(1, 2), (h, w), k, padding=k // 2)
+    return summed / overlap, weight.view(b, 1, h, w), index
+
+
+@torch.no_grad()
+def srntt_swap(lr: torch.Tensor, ref: torch.Tensor, net: nn.Module, layer: str, scale: int = 4, k: int = 3,
+               batch_size: int = 16) -> dict[str, torch.Tensor]:
+    """Pre-SR, blur the reference the same way, match in feature space, swap features and pixels.
+
+    The LR image is pre-super-resolved by bicubic upsampling (``pre_sr``); the reference is
+    downsampled and upsampled (``Ref down-up``) so both have the same blur, and matched at the
+    feature tap ``layer`` (stride s); the sharp reference's features and its pixels (as
+    ``pixel_unshuffle(ref, s)``, i.e. s x s pixel blocks per position) are swapped in.
+
+    Args:
+        lr: (B, 3, h, w) LR images in [0, 1].
+        ref: (B, 3, H', W') reference images in [0, 1] (H', W' divisible by ``scale`` and by the stride).
+        net: a frozen ``features.FeatureNet``.
+        layer: the matching tap (e.g. ``net.default_low``, stride 2).
+        scale: SR factor.
+        k: patch size.
+        batch_size: images per similarity computation (memory ~ B (hw s^2)^2 / stride^4).
+
+    Returns:
+        dict with ``pre_sr`` (B, 3, H, W), ``features`` (B, C, H/s, W/s) swapped features,
+        ``pixels`` (B, 3, H, W) swapped reference pixels, ``weight`` (B, 1, H/s, W/s) weight map.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Sec. 3.1 and Fig. 2.
+    """
+    checks.image_batch(lr, "lr", channels=3)
+    checks.image_batch(ref, "ref", channels=3)
+    if len(lr) != len(ref):
+        raise ValueError(f"lr and ref need the same batch size, got {len(lr)} and {len(ref)}")
+    stride = net.strides[layer]
+    if ref.shape[-1] % (scale * stride) or ref.shape[-2] % (scale * stride):
+        raise ValueError(f"reference size {tuple(ref.shape[-2:])} must be divisible by scale * stride = "
+                         f"{scale * stride}")
+    dev = net.device
+    out: dict[str, list[torch.Tensor]] = {"pre_sr": [], "features": [], "pixels": [], "weight": []}
+    for i in range(0, len(lr), batch_size):
+        lr_i, ref_i = lr[i:i + batch_size].to(dev), ref[i:i + batch_size].to(dev)
+        pre = restoration.upsample(lr_i, scale)                                   # LR up (pre-SR)
+        ref_blur = restoration.upsample(restoration.downsample(ref_i, scale), scale)   # Ref down-up
+        f_c, f_rb, f_r = (net(t, [layer])[layer] for t in (pre, ref_blur, ref_i))
+        pix = F.pixel_unshuffle(ref_i, stride)                                    # (B, 3 s^2, H'/s, W'/s)
+        vals = torch.cat([f_r, pix], 1)
+        swapped, weight, _ = feature_swap(f_c, f_rb, vals, k)
+        out["pre_sr"].append(pre.cpu())
+        out["features"].append(swapped[:, : f_r.shape[1]].cpu())
+        out["pixels"].append(F.pixel_shuffle(swapped[:, f_r.shape[1]:], stride).clamp(0, 1).cpu())
+        out["weight"].append(weight.cpu())
+    return {key: torch.cat(v) for key, v in out.items()}
+
+
+def reference_crops(images: Mapping[str, torch.Tensor], size: int, n: int, shift: float = 0.5, p_bad: float = 0.5,
+                    seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """HR patches with a reference each: a shifted overlapping crop of the same photo, or a crop of another one.
+
+    A *good* reference is the crop moved by ``shift * size`` pixels in a random direction (so about
+    ``1 - shift`` of its area shows the same content at full resolution, the rest similar content
+    nearby); a *bad* reference is a random crop of a different photo.
+
+    Args:
+        images: name -> (C, H, W) photos in [0, 1]; those smaller than ``size * (1 + 2 shift)`` are skipped
+            (at least 2 must remain).
+        size: side of HR patch and reference.
+        n: number of pairs.
+        shift: offset of a good reference as a fraction of ``size`` (0: the patch itself).
+        p_bad: probability of a bad reference.
+        seed: seed.
+
+    Returns:
+        ``(hr, ref, good)``: (n, 3, size, size), (n, 3, size, size), (n,) bool.
+    """
+    checks.positive_int(size, "size")
+    checks.positive_int(n, "n")
+    if not 0 <= shift < 1 or not 0 <= p_bad <= 1:
+        raise ValueError(f"need 0 <= shift < 1 and 0 <= p_bad <= 1, got shift={shift}, p_bad={p_bad}")
+    off = round(shift * size)
+    imgs = [im.expand(3, -1, -1) if im.shape[0] == 1 else im for im in images.values()
+            if min(im.shape[-2:]) >= size + 2 * off]           # photos too small for a shifted crop are skipped
+    if len(imgs) < 2:
+        raise ValueError(f"reference_crops needs at least 2 photos with both sides >= size * (1 + 2 shift) = "
+                         f"{size + 2 * off} px (bad references come from another photo); got {len(imgs)}")
+    g = torch.Generator().manual_seed(seed)
+    hr, ref = torch.empty(n, 3, size, size), torch.empty(n, 3, size, size)
+    good = torch.rand(n, generator=g) >= p_bad
+
+    def crop(im: torch.Tensor, lo: int = 0) -> tuple[int, int]:
+        i = lo + int(torch.randint(im.shape[1] - size - 2 * lo + 1, (1,), generator=g))
+        j = lo + int(torch.randint(im.shape[2] - size - 2 * lo + 1, (1,), generator=g))
+        return i, j
+
+    for t in range(n):
+        a = int(torch.randint(len(imgs), (1,), generator=g))
+        im = imgs[a]
+        i, j = crop(im, off)
+        hr[t] = im[:, i:i + size, j:j + size]
+        if good[t]:
+            di, dj = [int(v) for v in torch.randint(-1, 2, (2,), generator=g) * off]
+            if di == dj == 0:
+                dj = off
+            ref[t] = im[:, i + di:i + di + size, j + dj:j + dj + size]
+        else:
+            other = imgs[(a + 1 + int(torch.randint(len(imgs) - 1, (1,), generator=g))) % len(imgs)]
+            p, q = crop(other)
+            ref[t] = other[:, p:p + size, q:q + size]
+    return hr, ref, good
+
+
+def test_references(size: int, shift: float = 0.5, split: str = "test", bad_seed: int = 0, scale: int = 4
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Held-out HR crops with a good and a bad reference each.
+
+    Each photo is downsized so that its short side is ``2 * size``; the HR image is the central
+    size x size crop, the *good* reference the crop moved right by ``shift * size`` (a different view
+    of the same scene: ``1 - shift`` of it overlaps), the *bad* reference a random crop of a training
+    photo (unrelated content).
+
+    Args:
+        size: side of HR crops and references, divisible by ``scale`` (and by the feature stride).
+        shift: horizontal offset of the good reference as a fraction of ``size`` (0 <= shift <= 0.5).
+        split: photo split of the HR images (``"test"``, held out).
+        bad_seed: seed of the bad references' positions.
+        scale: SR factor the size must be divisible by.
+
+    Returns:
+        ``(hr, good_ref, bad_ref)``, each (N, 3, size, size) in [0, 1].
+    """
+    checks.positive_int(size, "size")
+    if size % scale:
+        raise ValueError(f"size={size} must be divisible by scale={scale}")
+    if not 0 <= shift <= 0.5:
+        raise ValueError(f"shift must be in [0, 0.5], got {shift}")
+    hr, good = [], []
+    off = round(shift * size)
+    for im in data.photos(split).values():
+        im = im.expand(3, -1, -1) if im.shape[0] == 1 else im
+        h, w = im.shape[-2:]
+        f = 2 * size / min(h, w)
+        if f < 1:
+            im = data.resize(im[None], (max(2 * size, round(h * f)), max(2 * size, round(w * f))))[0].clamp(0, 1)
+        h, w = im.shape[-2:]
+        if min(h, w) < 2 * size:
+            raise ValueError(f"a {split} photo of size {h}x{w} is too small for size={size}")
+        i, j = (h - size) // 2, (w - size) // 2
+        hr.append(im[:, i:i + size, j:j + size])
+        good.append(im[:, i:i + size, j + off:j + off + size])
+    bad = data.patches(data.photos("train"), size, len(hr), seed=bad_seed, channels=3)
+    return torch.stack(hr), torch.stack(good), bad

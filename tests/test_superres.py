@@ -1,0 +1,129 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib import data, gan, restoration, superres
+
+
+def test_patch_pairs_and_test_crops():
+    hr, lr = superres.patch_pairs(data.photos("train"), hr_size=16, n=10, scale=4)
+    assert hr.shape == (10, 3, 16, 16) and lr.shape == (10, 3, 4, 4)
+    assert torch.allclose(lr, restoration.downsample(hr, 4))
+    with pytest.raises(ValueError, match="divisible by scale"):
+        superres.patch_pairs(data.photos("train"), hr_size=18, n=2)
+    t = superres.test_crops(64)
+    assert t.shape == (4, 3, 64, 64) and 0 <= t.min() and t.max() <= 1
+
+
+def test_similarity_is_cosine_in_range():
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 4, 5, 6), torch.randn(2, 4, 3, 7)
+    s = superres.similarity(a, b)
+    assert s.shape == (2, 30, 21)
+    assert s.min() >= -1 and s.max() <= 1
+    pa = F.unfold(a, 3, padding=1)[0, :, 7]
+    pb = F.unfold(b, 3, padding=1)[0, :, 11]
+    assert s[0, 7, 11].item() == pytest.approx(F.cosine_similarity(pa, pb, dim=0).item(), abs=1e-5)
+    assert torch.allclose(superres.similarity(a, a).diagonal(dim1=1, dim2=2), torch.ones(2, 30), atol=1e-5)
+    with pytest.raises(ValueError, match="same"):
+        superres.similarity(a, torch.randn(2, 3, 5, 5))
+    with pytest.raises(ValueError, match="odd"):
+        superres.extract_patches(a, 2)
+
+
+def test_swap_picks_identical_patch_when_reference_contains_content():
+    torch.manual_seed(0)
+    ref = torch.randn(1, 8, 12, 12)
+    content = ref[:, :, 2:8, 3:10]                      # the content sits inside the reference
+    swapped, weight, index = superres.feature_swap(content, ref, ref)
+    # interior positions (whose 3x3 patch is not cut by zero padding) match their own patch exactly
+    inner = weight[0, 0, 1:-1, 1:-1]
+    assert torch.allclose(inner, torch.ones_like(inner), atol=1e-5)
+    ii, jj = torch.meshgrid(torch.arange(1, 5), torch.arange(1, 6), indexing="ij")
+    expected = (ii + 2) * 12 + (jj + 3)
+    assert torch.equal(index[0].view(6, 7)[1:-1, 1:-1], expected)
+    assert torch.allclose(swapped[..., 2:-2, 2:-2], content[..., 2:-2, 2:-2], atol=1e-5)
+
+
+def test_weight_map_is_low_for_unrelated_reference():
+    torch.manual_seed(0)
+    ref = torch.randn(1, 8, 12, 12)
+    good = superres.feature_swap(ref[:, :, :6, :6], ref, ref)[1]
+    bad = superres.feature_swap(torch.randn(1, 8, 6, 6), ref, ref)[1]
+    assert good.mean() > 0.9 and bad.mean() < 0.6
+
+
+def test_swap_bad_inputs():
+    with pytest.raises(ValueError, match="reference grid"):
+        superres.feature_swap(torch.randn(1, 2, 4, 4), torch.randn(1, 2, 5, 5), torch.randn(1, 3, 4, 4))
+
+
+def test_srntt_swap_with_identical_reference_returns_it():
+    class Identity(torch.nn.Module):                   # a stride-1 "feature net"
+        def __init__(self):
+            super().__init__()
+            self.strides, self.device = {"id": 1}, torch.device("cpu")
+
+        def forward(self, x, layers):
+            return {"id": x}
+
+    hr = superres.test_crops(32)[:2]
+    out = superres.srntt_swap(restoration.downsample(hr, 4), hr, Identity(), "id")
+    assert out["pixels"].shape == hr.shape and out["features"].shape == hr.shape
+    assert out["weight"].shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="same batch size"):
+        superres.srntt_swap(restoration.downsample(hr, 4), hr[:1], Identity(), "id")
+
+
+def test_reference_crops_good_overlap_and_bad_other_photo():
+    photos = data.photos("train")
+    hr, ref, good = superres.reference_crops(photos, 32, 40, shift=0.5, seed=1)
+    assert hr.shape == ref.shape == (40, 3, 32, 32) and good.any() and (~good).any()
+    with pytest.raises(ValueError, match="at least 2"):
+        superres.reference_crops({"a": torch.rand(3, 64, 64)}, 16, 2)
+
+
+def test_srgan_variant_scales_terms():
+    v = superres.srgan_variant(superres.mse_content, adv_weight=1e-3, tv_weight=2e-8)
+    assert v.g_terms["content"][0] == pytest.approx(1e3)
+    assert v.g_terms["tv"][0] == pytest.approx(2e-5)
+    assert v.lr_g == v.lr_d == 1e-4
+    with pytest.raises(ValueError, match="adv_weight"):
+        superres.srgan_variant(superres.mse_content, adv_weight=0)
+    b = gan.Batch(torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4))
+    assert superres.mse_content(b).item() == pytest.approx(1.0)
+    assert superres.tv_term(b).item() == 0
+
+
+def test_adam_is_invariant_to_loss_scale():
+    """Why scaling the content terms by 1/a equals weighting the adversarial loss by a (Adam)."""
+    torch.manual_seed(0)
+    w0 = torch.randn(5)
+    outs = []
+    for scale in (1.0, 1000.0):
+        w = w0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=1e-2)
+        for _ in range(5):
+            loss = scale * (w.square().sum() + 1e-3 * w.sum())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        outs.append(w.detach())
+    assert torch.allclose(outs[0], outs[1], atol=1e-5)
+
+
+def test_high_frequency_ratio_orders_blur():
+    hr = superres.test_crops(64)
+    bic = restoration.upsample(restoration.downsample(hr, 4), 4)
+    assert superres.high_frequency_ratio(hr, hr) == pytest.approx(1.0)
+    assert superres.high_frequency_ratio(bic, hr) < 0.5
+    with pytest.raises(ValueError, match="same shape"):
+        superres.high_frequency_ratio(bic[:1], hr)
+
+
+def test_test_references_overlap():
+    hr, good, bad = superres.test_references(32, shift=0.5)
+    assert hr.shape == good.shape == bad.shape == (4, 3, 32, 32)
+    assert torch.equal(hr[..., 16:], good[..., :16])       # the right half of HR is the left half of the reference
+    with pytest.raises(ValueError, match="shift"):
+        superres.test_references(32, shift=0.7)
