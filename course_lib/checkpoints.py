@@ -230,8 +230,9 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
     if isinstance(extra, Mapping):
         ckpt.extra.update(extra)
     ckpt.save(ckpt.current_step, complete=True)
+    total = ckpt.elapsed_s + time.perf_counter() - ckpt._t0
+    ckpt.elapsed_s, ckpt._t0 = total, time.perf_counter()   # .elapsed_s: the training time, as after loading
     if verbose:
-        total = ckpt.elapsed_s + time.perf_counter() - ckpt._t0
         print(f"trained and saved {path.name} ({total:.1f} s)")
     load_or_train.last = ckpt
     return ckpt.history

@@ -1005,6 +1005,8 @@ def _detach(a: Any) -> Any:
         return a.detach()
     if isinstance(a, (tuple, list)):
         return type(a)(_detach(t) for t in a)
+    if isinstance(a, Mapping):
+        return {k: _detach(v) for k, v in a.items()}
     return a
 
 

@@ -39,11 +39,14 @@ def test_train_then_load_without_training(ckpt_dir, capsys):
 
     h = checkpoints.load_or_train("lin", {"net": net}, train_fn)
     assert len(h["loss"]) == 20 and h["loss"][-1] < 0.1 * h["loss"][0]
+    trained_s = checkpoints.load_or_train.last.elapsed_s
+    assert trained_s > 0                            # the training time, right after training too
     assert (ckpt_dir / "lin-smoke.pt").exists()
     net2, opt2, _, _ = _problem(seed=1)
     h2 = checkpoints.load_or_train("lin", {"net": net2}, train_fn)
     assert calls == [0]  # second call loaded instead of training
     assert h2 == h and torch.equal(net2.weight, net.weight)
+    assert checkpoints.load_or_train.last.elapsed_s == pytest.approx(trained_s, rel=0.05, abs=0.05)
     assert "loaded lin-smoke.pt" in capsys.readouterr().out
     checkpoints.load_or_train("lin", {"net": net2}, train_fn, retrain=True)
     assert calls == [0, 0]

@@ -369,3 +369,10 @@ def test_pix2pix_style_loader_of_target_input_pairs_without_z():
     assert tr.conditional and tr.latent_shape is None
     hist = tr.fit(4)
     assert len(hist["g_l1"]) == 2 and calls[0] == (torch.Size([8, 2]), torch.Size([8, 2]))
+
+
+def test_detach_handles_dict_aux():
+    from course_lib.gan import _detach
+    t = torch.ones(2, requires_grad=True) * 2
+    out = _detach({"a": t, "b": (t, [t])})
+    assert not out["a"].requires_grad and not out["b"][0].requires_grad and not out["b"][1][0].requires_grad
