@@ -146,11 +146,15 @@ def translate(generator: nn.Module, x: torch.Tensor, batch_size: int = 256) -> t
     Returns:
         The outputs, concatenated, on x's device.
     """
+    checks.tensor(x, "x")
     checks.positive_int(batch_size, "batch_size")
+    if len(x) == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): nothing to translate")
     was_training = generator.training
     generator.eval()
     try:
-        dev = next(generator.parameters()).device
+        p = next(generator.parameters(), None)               # a parameter-free map runs where x is
+        dev = p.device if p is not None else x.device
         out = [generator(x[i:i + batch_size].to(dev)).to(x.device) for i in range(0, len(x), batch_size)]
     finally:
         generator.train(was_training)
@@ -237,21 +241,25 @@ def scenes(n: int, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.T
     return torch.from_numpy(labels), torch.from_numpy(images).permute(0, 3, 1, 2).clamp(0, 1).contiguous()
 
 
-def one_hot(labels: torch.Tensor, num_classes: int = len(SCENE_CLASSES)) -> torch.Tensor:
-    """Class maps (B, H, W) long in [0, K) -> one-hot label maps (B, K, H, W) float in {0, 1}."""
+def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
     checks.ndim(labels, "labels", 3, "(B, H, W)")
     if labels.dtype not in (torch.int64, torch.int32, torch.uint8):
         raise ValueError(f"labels must be integer class indices, got dtype {labels.dtype}")
     checks.positive_int(num_classes, "num_classes")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
         raise ValueError(f"labels must be in [0, {num_classes}), got values in [{int(labels.min())}, "
                          f"{int(labels.max())}]")
+
+
+def one_hot(labels: torch.Tensor, num_classes: int = len(SCENE_CLASSES)) -> torch.Tensor:
+    """Class maps (B, H, W) long in [0, K) -> one-hot label maps (B, K, H, W) float in {0, 1}."""
+    _check_labels(labels, num_classes)
     return F.one_hot(labels.long(), num_classes).permute(0, 3, 1, 2).float()
 
 
 def colorize_labels(labels: torch.Tensor) -> torch.Tensor:
     """Class maps (B, H, W) -> (B, 3, H, W) images in [0, 1] in the :data:`SCENE_PALETTE` colours (for display)."""
-    checks.ndim(labels, "labels", 3, "(B, H, W)")
+    _check_labels(labels, len(SCENE_PALETTE))
     return SCENE_PALETTE.to(labels.device)[labels.long()].permute(0, 3, 1, 2)
 
 
@@ -314,6 +322,7 @@ def cycle_consistency(g_ab: Callable[[torch.Tensor], torch.Tensor], g_ba: Callab
     Reference:
         Zhu et al. 2017, arXiv:1703.10593, Eq. (2).
     """
+    _check_domains(a, b)
     fake_b = g_ab(a) if fake_b is None else fake_b
     fake_a = g_ba(b) if fake_a is None else fake_a
     return (g_ba(fake_b) - a).abs().mean() + (g_ab(fake_a) - b).abs().mean()
@@ -325,10 +334,26 @@ def identity_loss(g_ab: Callable[[torch.Tensor], torch.Tensor], g_ba: Callable[[
 
     $$\mathcal{L}_\text{identity}(G, F) = \mathbb{E}_y \lVert G(y) - y\rVert_1 + \mathbb{E}_x \lVert F(x) - x\rVert_1$$
 
+    Args:
+        g_ab, g_ba: the two mappings G = ``g_ab`` (A -> B) and F = ``g_ba`` (B -> A), (B, C, H, W) -> (B, C, H, W).
+        a, b: (B, C, H, W) real batches of the two domains.
+
+    Returns:
+        A scalar tensor; zero when G leaves B images and F leaves A images unchanged.
+
     Reference:
         Zhu et al. 2017, arXiv:1703.10593, Sec. 5.2 ("photo generation from paintings"), after Taigman et al. 2017.
     """
+    _check_domains(a, b)
     return (g_ab(b) - b).abs().mean() + (g_ba(a) - a).abs().mean()
+
+
+def _check_domains(a: torch.Tensor, b: torch.Tensor) -> None:
+    checks.image_batch(a, "a")
+    checks.image_batch(b, "b")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"a and b must hold images of the same (C, H, W) (both generators map C channels to C), "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
 def _cycle_generator(generator: nn.Module) -> nets_translation.CycleGenerator:

@@ -258,3 +258,63 @@ def test_colour_histogram_intersection():
     assert h["b"] < 0.05 and all(0 <= v <= 1 for v in h.values())    # gray has b* = 0, yellow b* >> 0
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         translation.colour_histogram_intersection(x * 2 - 1, x)
+
+
+# -- helpers added in review -------------------------------------------------------------------
+def test_translate_batches_eval_mode_and_restores_training():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.Dropout(0.5))
+    G(torch.randn(8, 1, 8, 8))                              # give BN non-trivial running statistics
+    x = torch.randn(10, 1, 8, 8)
+    G.train()
+    out = translation.translate(G, x, batch_size=3)         # 4 batches, the last one of 1 row
+    assert G.training                                       # training mode restored
+    G.eval()
+    with torch.no_grad():
+        ref = G(x)
+    assert torch.allclose(out, ref, atol=1e-6) and not out.requires_grad
+    assert torch.equal(translation.translate(_Scale(2.0), x), 2 * x)     # a parameter-free map works too
+    with pytest.raises(ValueError, match="empty"):
+        translation.translate(G, x[:0])
+    with pytest.raises(ValueError, match="batch_size"):
+        translation.translate(G, x, batch_size=0)
+
+
+def test_colorize_labels_palette_and_bad_labels():
+    labels = torch.tensor([[[0, 5], [2, 3]]])
+    img = translation.colorize_labels(labels)
+    assert img.shape == (1, 3, 2, 2)
+    assert torch.equal(img[0, :, 0, 1], translation.SCENE_PALETTE[5])
+    with pytest.raises(ValueError, match=r"\[0, 6\)"):
+        translation.colorize_labels(torch.full((1, 2, 2), 7))
+
+
+def test_cycle_losses_bad_inputs():
+    a = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="same"):
+        translation.cycle_consistency(_Scale(1.0), _Scale(1.0), a, torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        translation.identity_loss(_Scale(1.0), _Scale(1.0), a[0], a[0])
+
+
+def test_spade_resblock_learned_shortcut():
+    torch.manual_seed(0)
+    m = _two_region_map(2, 8)
+    block = tnets.SPADEResBlock(8, 4, 2, hidden=4)
+    assert block.learned_shortcut and block(torch.randn(2, 8, 8, 8), m).shape == (2, 4, 8, 8)
+    same = tnets.SPADEResBlock(4, 4, 2, hidden=4)
+    assert not same.learned_shortcut and same(torch.randn(2, 4, 8, 8), m).shape == (2, 4, 8, 8)
+
+
+def test_emoji_pairs_and_task_pairs():
+    pairs = translation.emoji_pairs("test", 16, n=6)
+    assert len(pairs) == 6 and len(pairs.names) == 6
+    assert pairs.twitter.shape == pairs.google.shape == (6, 3, 16, 16)
+    assert 0 <= pairs.google.min() and pairs.google.max() <= 1
+    assert not torch.allclose(pairs.twitter, pairs.google)            # two styles, not one image twice
+    x, y = translation.task_pairs("edges", pairs)
+    assert x.shape == (6, 1, 16, 16) and set(x.unique().tolist()) <= {0.0, 1.0} and y is pairs.twitter
+    x, y = translation.task_pairs("colour", pairs)
+    assert torch.allclose(x, translation.grayscale(pairs.twitter)) and y is pairs.twitter
+    x, y = translation.task_pairs("style", pairs)
+    assert x is pairs.twitter and y is pairs.google

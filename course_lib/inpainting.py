@@ -1,0 +1,460 @@
+r"""Image inpainting: hole masks, masked inputs, losses restricted to the hole, and hole metrics.
+
+A hole mask ``m`` (B, 1, H, W) is 1 where pixels are missing. The generator sees the masked image
+and the mask as one more channel, ``c = [x \odot (1 - m) + \text{fill}\cdot m,\ m]`` (B, C + 1, H, W),
+and (through :class:`course_lib.nets.inpainting.Composite` or the context encoder) returns an image
+that keeps the known pixels. Training goes through the adversarial engine (``course_lib.gan``) with
+the objective as *data*::
+
+    from course_lib import gan, inpainting
+    from course_lib.nets import image2image as i2i, inpainting as inets
+
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=16, n_blocks=2))
+    D = inets.EngineHeads(inets.pg_discriminator(3, 32, width=16), ("global", "patch"))
+    v = inpainting.objective(rec=(0.995, "l1"), adversarial={"global": 0.0025, "patch": 0.0025})  # PG-GAN
+    trainer = gan.Trainer(G, D, v, x_pm1, None, 32, cond=inpainting.RandomMasker("squares", 32, hole=16),
+                          discriminator_input=lambda x, c: (x,))
+    run = gan.load_or_train("14-pggan", trainer, 500)
+
+Every adversarial head is a loss *term* with its weight next to the reconstruction weight, so
+$L = \lambda_1 L_{rec} + \lambda_2 L_{g,adv} + \lambda_3 L_{p,adv}$ holds exactly with the weights
+visible; the engine's own adversarial slot is left empty (:func:`no_adversarial_d_loss`).
+
+References:
+    Pathak et al., "Context Encoders: Feature Learning by Inpainting", CVPR 2016, arXiv:1604.07379.
+    Demir & Unal, "Patch-Based Image Inpainting with Generative Adversarial Networks", arXiv:1803.07422.
+    Yu et al., "Free-Form Image Inpainting with Gated Convolution", ICCV 2019, arXiv:1806.03589 (free-form
+    stroke masks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+
+from . import checks, gan, losses, restoration, translation
+
+MASKS = ("centre", "squares", "strokes")
+# PSNR of an error as small as 8-bit quantisation (MSE = 1 / (12 * 255^2)): the cap for holes filled exactly
+PSNR_CAP = float(10 * np.log10(12 * 255.0 ** 2))
+
+
+# ----------------------------------------------------------------------------------------
+# Masks
+# ----------------------------------------------------------------------------------------
+def _rng(seed: int | torch.Generator) -> torch.Generator:
+    if isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_hole(size: int, hole: int) -> None:
+    checks.positive_int(size, "size")
+    checks.positive_int(hole, "hole")
+    if hole >= size:
+        raise ValueError(f"hole ({hole}) must be smaller than the image size ({size})")
+
+
+def centre_mask(n: int, size: int, hole: int) -> torch.Tensor:
+    """The centre square hole of Pathak et al.: (n, 1, size, size), 1 in the central hole x hole square.
+
+    Args:
+        n: number of masks.
+        size: image side.
+        hole: side of the square (size / 2 in the paper: a quarter of the pixels).
+
+    Returns:
+        (n, 1, size, size) float tensor of 0/1.
+    """
+    checks.positive_int(n, "n")
+    _check_hole(size, hole)
+    a = (size - hole) // 2
+    m = torch.zeros(n, 1, size, size)
+    m[..., a:a + hole, a:a + hole] = 1
+    return m
+
+
+def random_squares(n: int, size: int, hole: int, count: int = 1, seed: int | torch.Generator = 0) -> torch.Tensor:
+    """``count`` hole x hole squares at uniformly random positions per image (they may overlap).
+
+    Args:
+        n: number of masks.
+        size: image side.
+        hole: side of each square.
+        count: squares per image.
+        seed: an int, or a torch.Generator to continue a random stream.
+
+    Returns:
+        (n, 1, size, size) float tensor of 0/1.
+    """
+    checks.positive_int(n, "n")
+    _check_hole(size, hole)
+    checks.positive_int(count, "count")
+    g = _rng(seed)
+    pos = torch.randint(size - hole + 1, (n, count, 2), generator=g)
+    r = torch.arange(size)
+    rows = (r.view(1, 1, size) >= pos[..., :1]) & (r.view(1, 1, size) < pos[..., :1] + hole)   # (n, count, size)
+    cols = (r.view(1, 1, size) >= pos[..., 1:]) & (r.view(1, 1, size) < pos[..., 1:] + hole)
+    m = (rows[..., :, None] & cols[..., None, :]).any(1)                                        # (n, size, size)
+    return m[:, None].float()
+
+
+def random_strokes(n: int, size: int, strokes: int = 3, width: float = 3.0, length: float | None = None,
+                   seed: int | torch.Generator = 0) -> torch.Tensor:
+    """Free-form brush-stroke holes: each stroke a random walk of straight segments drawn with a round brush.
+
+    Every stroke starts at a uniform random point and takes 4 segments of length ~ U(0.5, 1) * length
+    in random directions (turning by up to +-90 degrees), clipped to the image; pixels within
+    ``width / 2`` of the path are missing (the free-form masks of Yu et al. 2019, Alg. 1, simplified).
+
+    Args:
+        n: number of masks.
+        size: image side.
+        strokes: strokes per image.
+        width: brush diameter in pixels.
+        length: segment length in pixels (default size / 4).
+        seed: an int, or a torch.Generator.
+
+    Returns:
+        (n, 1, size, size) float tensor of 0/1.
+    """
+    checks.positive_int(n, "n")
+    checks.positive_int(size, "size")
+    checks.positive_int(strokes, "strokes")
+    if not 0 < width < size:
+        raise ValueError(f"width must be in (0, size={size}), got {width}")
+    length = size / 4 if length is None else float(length)
+    if not length > 0:
+        raise ValueError(f"length must be > 0, got {length}")
+    g = _rng(seed)
+    n_seg, per_seg = 4, max(2, math.ceil(length) * 2)
+    start = torch.rand(n, strokes, 2, generator=g) * (size - 1)
+    angle = torch.rand(n, strokes, 1, generator=g) * 2 * math.pi
+    turns = (torch.rand(n, strokes, n_seg, generator=g) - 0.5) * math.pi
+    lengths = (0.5 + 0.5 * torch.rand(n, strokes, n_seg, generator=g)) * length
+    angles = angle + turns.cumsum(-1)
+    steps = torch.stack([angles.sin(), angles.cos()], -1) * lengths[..., None]       # (n, strokes, seg, 2)
+    vertices = torch.cat([start[:, :, None], start[:, :, None] + steps.cumsum(2)], 2).clamp(0, size - 1)
+    t = torch.linspace(0, 1, per_seg).view(1, 1, 1, per_seg, 1)
+    pts = vertices[:, :, :-1, None] + t * (vertices[:, :, 1:, None] - vertices[:, :, :-1, None])
+    pts = pts.reshape(n, -1, 2)                                                         # (n, P, 2) (row, col)
+    grid = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"), -1).float()
+    d2 = ((grid.view(1, 1, size * size, 2) - pts[:, :, None]) ** 2).sum(-1)          # (n, P, size^2)
+    m = (d2.min(1).values <= (width / 2) ** 2).view(n, 1, size, size)
+    return m.float()
+
+
+def masks(kind: str, n: int, size: int, seed: int | torch.Generator = 0, **kw) -> torch.Tensor:
+    """Hole masks by name: ``"centre"`` (needs ``hole``), ``"squares"`` (``hole``, ``count``), ``"strokes"``.
+
+    Returns:
+        (n, 1, size, size) float tensor of 0/1 (1 = missing).
+    """
+    checks.one_of(kind, "mask kind", MASKS)
+    if kind == "centre":
+        return centre_mask(n, size, **kw)
+    if kind == "squares":
+        return random_squares(n, size, seed=seed, **kw)
+    return random_strokes(n, size, seed=seed, **kw)
+
+
+def _check_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    checks.ndim(mask, "mask", 4, "(B, 1, H, W)")
+    if mask.shape[1] != 1 or tuple(mask.shape[-2:]) != tuple(x.shape[-2:]) or len(mask) not in (1, len(x)):
+        raise ValueError(f"mask must have shape (B, 1, H, W) or (1, 1, H, W) matching the images "
+                         f"{tuple(x.shape)}, got {tuple(mask.shape)}")
+    return mask.to(x.dtype)
+
+
+def masked_input(x: torch.Tensor, mask: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
+    r"""The generator's input: the known pixels, ``fill`` in the hole, and the mask as one more channel.
+
+    $$c = [\,x \odot (1 - m) + \text{fill}\cdot m,\ m\,]$$
+
+    Args:
+        x: (B, C, H, W) images (any range, e.g. [-1, 1]).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+        fill: value written into the hole (0 = mid-gray for [-1, 1] images; Pathak et al. fill the mean).
+
+    Returns:
+        (B, C + 1, H, W).
+    """
+    checks.image_batch(x, "x")
+    m = _check_mask(mask, x).expand(len(x), 1, *x.shape[-2:])
+    return torch.cat([x * (1 - m) + fill * m, m], 1)
+
+
+def mask_of(c: torch.Tensor) -> torch.Tensor:
+    """The hole mask (B, 1, H, W): the last channel of a :func:`masked_input`."""
+    checks.image_batch(c, "c")
+    return c[:, -1:]
+
+
+class RandomMasker:
+    """``cond=`` for the engine: a fresh random mask per real batch, ``x -> masked_input(x, mask)``.
+
+    Args:
+        kind: one of :data:`MASKS`.
+        size: image side.
+        seed: seed of the mask stream (reproducible runs).
+        fill: hole value (see :func:`masked_input`).
+        **kw: passed to :func:`masks` (``hole``, ``count``, ``strokes``, ``width``).
+    """
+
+    def __init__(self, kind: str, size: int, seed: int = 0, fill: float = 0.0, **kw):
+        checks.one_of(kind, "mask kind", MASKS)
+        self.kind, self.size, self.fill, self.kw = kind, size, fill, kw
+        self.generator = torch.Generator().manual_seed(seed)
+        masks(kind, 1, size, seed=0, **kw)                      # fail early on bad arguments
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        m = masks(self.kind, len(x), self.size, seed=self.generator, **self.kw).to(x.device)
+        return masked_input(x, m, self.fill)
+
+    def __repr__(self) -> str:
+        return f"RandomMasker({self.kind!r}, size={self.size}, {self.kw})"
+
+
+# ----------------------------------------------------------------------------------------
+# Losses restricted to the hole, and the objectives as engine terms
+# ----------------------------------------------------------------------------------------
+def hole_loss(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor, p: int = 2) -> torch.Tensor:
+    r"""Mean p-error over the missing pixels only (Pathak et al. 2016, Eq. (1), normalised).
+
+    $$L_{rec} = \frac{\lVert m \odot (x - \hat x) \rVert_p^p}{C \sum m}$$
+
+    Args:
+        x_fake: (B, C, H, W) the completed images.
+        x: (B, C, H, W) the ground truth.
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+        p: 2 (L2, Pathak) or 1 (L1, PG-GAN).
+
+    Returns:
+        Scalar; pixels outside the hole do not contribute.
+    """
+    checks.image_batch(x_fake, "x_fake")
+    checks.image_batch(x, "x")
+    if x_fake.shape != x.shape:
+        raise ValueError(f"x_fake {tuple(x_fake.shape)} and x {tuple(x.shape)} must have the same shape")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 (L1) or 2 (L2), got {p!r}")
+    m = _check_mask(mask, x).expand(len(x), 1, *x.shape[-2:])
+    err = (x_fake - x).abs() if p == 1 else (x_fake - x) ** 2
+    return (err * m).sum() / (m.sum() * x.shape[1]).clamp_min(1.0)
+
+
+def hole_l2_term(b: gan.Batch) -> torch.Tensor:
+    """Engine G term: :func:`hole_loss` with p = 2, the mask read from the condition ``b.c_fake``."""
+    return hole_loss(b.x_fake, b.x_real, mask_of(b.c_fake), p=2)
+
+
+def hole_l1_term(b: gan.Batch) -> torch.Tensor:
+    """Engine G term: :func:`hole_loss` with p = 1 (PG-GAN's reconstruction loss)."""
+    return hole_loss(b.x_fake, b.x_real, mask_of(b.c_fake), p=1)
+
+
+def no_adversarial_d_loss(scores_real: torch.Tensor, scores_fake: torch.Tensor) -> torch.Tensor:
+    """The engine's adversarial slot left empty (0): every adversarial head is a weighted term instead."""
+    return 0.0 * (scores_real.sum() + scores_fake.sum())
+
+
+def no_adversarial_g_loss(scores_fake: torch.Tensor) -> torch.Tensor:
+    """See :func:`no_adversarial_d_loss`."""
+    return 0.0 * scores_fake.sum()
+
+
+def _head(aux: object, name: str, which: str) -> torch.Tensor:
+    if not isinstance(aux, Mapping) or name not in aux:
+        raise ValueError(f"the adversarial term {name!r} needs a discriminator wrapped in nets.inpainting.EngineHeads "
+                         f"with a head named {name!r}; the {which} batch gave {type(aux).__name__}")
+    return aux[name].reshape(-1)
+
+
+def adversarial_d_term(name: str) -> Callable[[gan.Batch], torch.Tensor]:
+    """Engine D term: the non-saturating GAN loss of head ``name`` (every patch score counts as a sample)."""
+    def term(b: gan.Batch) -> torch.Tensor:
+        return losses.minimax_d_loss(_head(b.aux_real, name, "real").float(), _head(b.aux_fake, name, "fake").float())
+    term.__name__ = f"adversarial_d_term_{name}"
+    return term
+
+
+def adversarial_g_term(name: str) -> Callable[[gan.Batch], torch.Tensor]:
+    """Engine G term: $-\\log D_\\text{name}(G(c))$ averaged over the head's scores (non-saturating)."""
+    def term(b: gan.Batch) -> torch.Tensor:
+        return losses.nonsaturating_g_loss(_head(b.aux_fake, name, "fake").float())
+    term.__name__ = f"adversarial_g_term_{name}"
+    return term
+
+
+def objective(rec: tuple[float, str] = (0.999, "l2"), adversarial: Mapping[str, float] | None = None,
+              lr_d: float = 2e-4, lr_g: float = 2e-4, **changes) -> gan.Variant:
+    r"""An inpainting objective as an engine variant: $L_G = \lambda_{rec} L_{rec} + \sum_k \lambda_k L_{k,adv}$.
+
+    The reconstruction term (in the hole) and one non-saturating adversarial term per discriminator head
+    are ``g_terms`` with the weights given here, logged as ``g_rec`` and ``g_<head>``; each head with a
+    positive weight also trains D through a ``d_terms`` entry (weight 1, logged ``d_<head>``). Heads with
+    weight 0 are left out on both sides. The engine's own adversarial slot is empty (weight 0).
+
+    * Context encoder (Pathak et al. 2016, Eq. (3)): ``objective((0.999, "l2"), {"adv": 0.001})``.
+    * PG-GAN (Demir & Unal 2018, Eq. (4)): ``objective((l1, "l1"), {"global": l2, "patch": l3})``.
+
+    Args:
+        rec: (weight, ``"l2"`` or ``"l1"``) of the reconstruction loss in the hole.
+        adversarial: {head name: weight}; names match the discriminator's :class:`EngineHeads` names.
+        lr_d, lr_g: Adam learning rates (beta1 = 0.5).
+        **changes: other :class:`course_lib.gan.Variant` fields.
+
+    Returns:
+        A :class:`course_lib.gan.Variant`.
+    """
+    if not (isinstance(rec, tuple) and len(rec) == 2):
+        raise TypeError(f"rec must be a pair (weight, 'l2' | 'l1'), got {rec!r}")
+    w_rec, kind = rec
+    checks.one_of(kind, "reconstruction loss", ("l2", "l1"))
+    adversarial = dict(adversarial or {})
+    for k, w in [("rec", w_rec), *adversarial.items()]:
+        if not (isinstance(w, (int, float)) and w >= 0):
+            raise ValueError(f"weight of {k!r} must be a number >= 0, got {w!r}")
+    if "rec" in adversarial:
+        raise ValueError("'rec' is the reconstruction term; name the discriminator heads otherwise")
+    g_terms = {"rec": (float(w_rec), hole_l2_term if kind == "l2" else hole_l1_term)}
+    d_terms = {}
+    for name, w in adversarial.items():
+        if w > 0:
+            g_terms[name] = (float(w), adversarial_g_term(name))
+            d_terms[name] = (1.0, adversarial_d_term(name))
+    label = "+".join(["rec"] + [k for k, w in adversarial.items() if w > 0])
+    return gan.Variant(label, no_adversarial_d_loss, no_adversarial_g_loss, lr_d=lr_d, lr_g=lr_g,
+                       g_terms=g_terms, d_terms=d_terms, **changes)
+
+
+def crop(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """``x[..., top:bottom, left:right]`` for ``box = (top, bottom, left, right)``."""
+    t, b, l, r = box
+    return x[..., t:b, l:r]
+
+
+def centre_crop(x: torch.Tensor, hole: int) -> torch.Tensor:
+    """The central hole x hole square of (B, C, S, S) images (what Pathak's discriminator sees)."""
+    checks.image_batch(x, "x")
+    _check_hole(x.shape[-1], hole)
+    a = (x.shape[-1] - hole) // 2
+    return x[..., a:a + hole, a:a + hole]
+
+
+# ----------------------------------------------------------------------------------------
+# Using a trained generator, baselines and metrics in the hole
+# ----------------------------------------------------------------------------------------
+def inpaint(generator: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, fill: float = 0.0,
+            batch_size: int = 256) -> torch.Tensor:
+    """Fill the holes of images in [0, 1] with a generator trained on [-1, 1] masked inputs.
+
+    Args:
+        generator: (B, C + 1, H, W) -> (B, C, H, W) in [-1, 1] that keeps the known pixels (Composite,
+            ContextEncoder).
+        x: (B, C, H, W) ground-truth images in [0, 1] (only the known pixels reach the generator).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+        fill: hole value of the training inputs.
+        batch_size: rows per forward pass.
+
+    Returns:
+        (B, C, H, W) completed images in [0, 1]; outside the hole equal to x.
+    """
+    checks.image_batch(x, "x", lo=0.0, hi=1.0)
+    c = masked_input(x * 2 - 1, mask, fill)
+    out = (translation.translate(generator, c, batch_size) + 1) / 2
+    m = _check_mask(mask, x)
+    return (m * out + (1 - m) * x).clamp(0, 1)
+
+
+def biharmonic(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Classical (learning-free) inpainting: a biharmonic surface through the known pixels, per channel.
+
+    Args:
+        x: (B, C, H, W) images in [0, 1] (the hole content is ignored).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+
+    Returns:
+        (B, C, H, W) completed images in [0, 1] (``skimage.restoration.inpaint_biharmonic``).
+
+    Reference:
+        Damelin & Hoang, "On Surface Completion and Image Inpainting by Biharmonic Functions", 2018.
+    """
+    from skimage.restoration import inpaint_biharmonic
+
+    checks.image_batch(x, "x", lo=0.0, hi=1.0)
+    m = _check_mask(mask, x).expand(len(x), 1, *x.shape[-2:]) > 0.5
+    out = []
+    for xi, mi in zip(x.detach().cpu().numpy(), m.cpu().numpy()):
+        out.append(inpaint_biharmonic(np.moveaxis(xi, 0, -1), mi[0], channel_axis=-1))
+    return torch.from_numpy(np.moveaxis(np.stack(out), -1, 1)).float().clamp(0, 1)
+
+
+def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the pixels where a (1, H, W) or (H, W) mask is 1 (bottom/right exclusive)."""
+    m = mask.reshape(mask.shape[-2:]) > 0.5
+    if not m.any():
+        raise ValueError("the mask has no missing pixel")
+    rows, cols = m.any(1).nonzero()[:, 0], m.any(0).nonzero()[:, 0]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def hole_sharpness(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> float:
+    """Detail in the hole relative to the truth: sum of |Laplacian of the luma| over the missing pixels, fake / truth.
+
+    A blurry (regression-to-the-mean) fill scores well below 1; noise or seams score above 1.
+
+    Args:
+        x_fake, x: (B, C, H, W) completed images and ground truth in [0, 1] (C = 1 or 3).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+
+    Returns:
+        The ratio (a float).
+    """
+    checks.image_batch(x_fake, "x_fake", channels=(1, 3))
+    checks.image_batch(x, "x", channels=(1, 3))
+    m = _check_mask(mask, x)
+    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=x.dtype, device=x.device)
+
+    def detail(t: torch.Tensor) -> torch.Tensor:
+        g = translation.grayscale(t) if t.shape[1] == 3 else t
+        lap = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (1, 1, 1, 1), mode="replicate"), k.view(1, 1, 3, 3))
+        return (lap.abs() * m).sum()
+
+    return float(detail(x_fake) / detail(x).clamp_min(1e-12))
+
+
+def hole_metrics(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """PSNR over the missing pixels, SSIM on the hole's bounding box (averaged over images) and hole sharpness.
+
+    Args:
+        x_fake: (B, C, H, W) completed images in [0, 1].
+        x: (B, C, H, W) ground truth in [0, 1].
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+
+    Returns:
+        ``{"PSNR": dB, "SSIM": s}`` (scikit-image, via :mod:`course_lib.restoration`). Per-image PSNR is
+        capped at :data:`PSNR_CAP` (58.9 dB, the 8-bit quantisation error), so an exactly filled hole (a white
+        corner of an emoji) does not make the mean infinite. The SSIM crop is the smallest rectangle around
+        each image's hole, at least 3x3 pixels. ``"sharpness"``: :func:`hole_sharpness`.
+    """
+    checks.image_batch(x_fake, "x_fake", lo=0.0, hi=1.0)
+    checks.image_batch(x, "x", lo=0.0, hi=1.0)
+    m = _check_mask(mask, x).expand(len(x), 1, *x.shape[-2:])
+    psnr = float(restoration.psnr_per_image(x_fake, x, mask=m).clamp(max=PSNR_CAP).mean())
+    ssims = []
+    for xf, xr, mi in zip(x_fake, x, m):
+        t, b, l, r = bounding_box(mi)
+        h, w = x.shape[-2:]
+        if b - t < 3:                                         # SSIM needs at least 3x3 pixels
+            t, b = max(0, min(t, h - 3)), max(0, min(t, h - 3)) + 3
+        if r - l < 3:
+            l, r = max(0, min(l, w - 3)), max(0, min(l, w - 3)) + 3
+        box = (t, b, l, r)
+        ssims.append(float(restoration.ssim_per_image(crop(xf, box)[None], crop(xr, box)[None])[0]))
+    return {"PSNR": psnr, "SSIM": float(np.mean(ssims)), "sharpness": hole_sharpness(x_fake, x, m)}

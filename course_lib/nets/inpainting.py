@@ -1,0 +1,235 @@
+"""Inpainting networks: Pathak's context encoder and PG-GAN's two-headed discriminator.
+
+* :class:`ChannelWiseFC` -- a fully connected layer *per feature map*: every channel's h*w
+  activations are mapped to h*w outputs by that channel's own matrix, with no weights across
+  channels (``C (hw)^2`` parameters instead of ``(C hw)^2``). It lets every bottleneck position
+  see the whole context, which a stack of small convolutions at this depth cannot.
+* :class:`ContextEncoder` -- Pathak et al.'s encoder - channel-wise FC - decoder that predicts
+  the missing centre square; ``forward`` pastes the prediction into the known context.
+* :class:`Composite` -- wraps any image-to-image generator (e.g. ``image2image.ResNetGenerator``)
+  so that its output keeps the known pixels and only fills the hole: ``m * G(c) + (1 - m) * x``.
+* :class:`TwoHeadDiscriminator` / :func:`pg_discriminator` -- PG-GAN's discriminator: shared first
+  layers, then a *global* head (one score per image) and a *PatchGAN* head (a score per patch),
+  built from ``image2image.PatchDiscriminator``.
+* :class:`EngineHeads` -- adapts a (multi-)head discriminator to the adversarial engine: the first
+  head's scores for the engine's diagnostics and every head by name for the loss terms.
+
+Inputs follow :func:`course_lib.inpainting.masked_input`: ``c = cat([x * (1 - m) + fill * m, m])``
+(B, C + 1, H, W), image channels first, the hole mask (1 = missing) last. Networks know nothing of
+losses (those are in :mod:`course_lib.inpainting`).
+
+References:
+    Pathak, Krähenbühl, Donahue, Darrell & Efros, "Context Encoders: Feature Learning by Inpainting",
+    CVPR 2016, arXiv:1604.07379 (Sec. 3.1, Fig. 2).
+    Demir & Unal, "Patch-Based Image Inpainting with Generative Adversarial Networks", arXiv:1803.07422 (Sec. 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import checks
+from . import image2image as i2i
+
+
+def _power_of_two(v: int, name: str, minimum: int) -> int:
+    checks.positive_int(v, name)
+    if v < minimum or v & (v - 1):
+        raise ValueError(f"{name} must be a power of two >= {minimum}, got {v}")
+    return v
+
+
+class ChannelWiseFC(nn.Module):
+    r"""A fully connected layer applied to each channel separately (Pathak et al. 2016, Sec. 3.1).
+
+    $$y_{b,c,:} = W_c\, x_{b,c,:} + b_c, \qquad W_c \in \mathbb{R}^{hw \times hw}$$
+
+    with $x_{b,c,:}$ the flattened $h \times w$ feature map of channel $c$. No information moves
+    between channels (the paper follows it with a stride-1 convolution for that).
+
+    Args:
+        channels: C.
+        size: h = w of the feature maps.
+    """
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.channels, self.size = checks.positive_int(channels, "channels"), checks.positive_int(size, "size")
+        n = size * size
+        self.weight = nn.Parameter(torch.randn(channels, n, n) / math.sqrt(n))   # (C, out hw, in hw)
+        self.bias = nn.Parameter(torch.zeros(channels, n))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        checks.image_batch(x, "x", channels=self.channels)
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            raise ValueError(f"ChannelWiseFC was built for {self.size}x{self.size} maps, got {tuple(x.shape[-2:])}")
+        b = len(x)
+        flat = x.reshape(b, self.channels, -1)                              # (B, C, hw)
+        y = torch.einsum("bcn,cmn->bcm", flat, self.weight) + self.bias     # each channel its own W_c
+        return y.reshape(b, self.channels, self.size, self.size)
+
+
+class ContextEncoder(nn.Module):
+    """Pathak's context encoder: (B, C + 1, S, S) masked input -> (B, C, S, S) with the centre filled.
+
+    Encoder: stride-2 4x4 convolutions (BN, LeakyReLU 0.2) from S x S down to 4 x 4 with channels
+    width, 2 width, ...; a channel-wise FC layer at 4 x 4; a stride-1 1x1 convolution mixing the
+    channels; decoder: stride-2 transposed convolutions (BN, ReLU) from 4 x 4 up to the hole size,
+    tanh. :meth:`centre` returns the predicted centre (B, C, hole, hole) in [-1, 1]; :meth:`forward`
+    pastes it into the known context (the image channels of the input).
+
+    Args:
+        in_channels: channels of the input (C + 1 with the mask channel, or C).
+        out_channels: C.
+        image_size: S, a power of two >= 8.
+        hole: side of the centre square (a power of two with 8 <= hole < S; S / 2 in the paper).
+        width: channels after the first layer (64 in the paper), doubled per layer up to 8 width.
+    """
+
+    def __init__(self, in_channels: int = 4, out_channels: int = 3, image_size: int = 32, hole: int = 16,
+                 width: int = 64):
+        super().__init__()
+        checks.positive_int(in_channels, "in_channels")
+        checks.positive_int(out_channels, "out_channels")
+        checks.positive_int(width, "width")
+        _power_of_two(image_size, "image_size", 8)
+        _power_of_two(hole, "hole", 8)
+        if hole >= image_size:
+            raise ValueError(f"hole ({hole}) must be smaller than image_size ({image_size})")
+        if in_channels < out_channels:
+            raise ValueError(f"in_channels ({in_channels}) must hold the {out_channels} image channels (+ the mask)")
+        self.in_channels, self.out_channels, self.image_size, self.hole = in_channels, out_channels, image_size, hole
+        n_down, n_up = int(math.log2(image_size // 4)), int(math.log2(hole // 4))
+        enc: list[nn.Module] = []
+        c = in_channels
+        for i in range(n_down):                                   # S -> S/2 -> ... -> 4
+            w = min(width * 2 ** i, 8 * width)
+            enc += [nn.Conv2d(c, w, 4, 2, 1), *([nn.BatchNorm2d(w)] if i > 0 else []), nn.LeakyReLU(0.2)]
+            c = w
+        self.encoder = nn.Sequential(*enc)
+        self.bottleneck = nn.Sequential(ChannelWiseFC(c, 4), nn.Conv2d(c, c, 1), nn.BatchNorm2d(c), nn.ReLU())
+        dec: list[nn.Module] = []
+        for i in range(n_up):                                     # 4 -> 8 -> ... -> hole
+            last = i == n_up - 1
+            w = out_channels if last else max(c // 2, width)
+            dec += [nn.ConvTranspose2d(c, w, 4, 2, 1)] + ([nn.Tanh()] if last else [nn.BatchNorm2d(w), nn.ReLU()])
+            c = w
+        self.decoder = nn.Sequential(*dec)
+        a = (image_size - hole) // 2
+        m = torch.zeros(1, 1, image_size, image_size)
+        m[..., a:a + hole, a:a + hole] = 1
+        self.register_buffer("centre_mask", m, persistent=False)
+
+    def centre(self, c: torch.Tensor) -> torch.Tensor:
+        """The predicted centre: (B, in_channels, S, S) -> (B, out_channels, hole, hole) in [-1, 1]."""
+        checks.image_batch(c, "c", channels=self.in_channels)
+        if tuple(c.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(f"ContextEncoder was built for {self.image_size}x{self.image_size} inputs, "
+                             f"got {tuple(c.shape[-2:])}")
+        return self.decoder(self.bottleneck(self.encoder(c)))
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        centre = self.centre(c)
+        a = (self.image_size - self.hole) // 2
+        full = F.pad(centre, (a, a, a, a))                        # the centre at its place, zeros around
+        return c[:, :self.out_channels] * (1 - self.centre_mask) + full * self.centre_mask
+
+
+class Composite(nn.Module):
+    """Keep the known pixels, take the generator's output in the hole: ``m * G(c) + (1 - m) * x_known``.
+
+    Args:
+        generator: (B, C + 1, H, W) -> (B, C, H, W), e.g. ``image2image.ResNetGenerator(C + 1, C)``.
+
+    The input ``c`` is :func:`course_lib.inpainting.masked_input`'s: image channels then the mask.
+    """
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        checks.image_batch(c, "c")
+        if c.shape[1] < 2:
+            raise ValueError(f"c must hold the image channels and the mask channel (B, C + 1, H, W), got "
+                             f"{tuple(c.shape)}")
+        m, known = c[:, -1:], c[:, :-1]
+        return m * self.generator(c) + (1 - m) * known
+
+
+class TwoHeadDiscriminator(nn.Module):
+    """PG-GAN's discriminator: shared layers, then a global head and a PatchGAN head.
+
+    ``forward(x) -> (global_scores (B,), patch_scores (B, 1, h, w))`` (raw logits).
+
+    Args:
+        trunk: the shared layers (nn.Identity() for two separate discriminators).
+        global_head: trunk features -> (B, 1, 1, 1) or (B, 1) (one score per image).
+        patch_head: trunk features -> (B, 1, h, w) (one score per patch).
+    """
+
+    def __init__(self, trunk: nn.Module, global_head: nn.Module, patch_head: nn.Module):
+        super().__init__()
+        self.trunk, self.global_head, self.patch_head = trunk, global_head, patch_head
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        checks.image_batch(x, "x")
+        h = self.trunk(x)
+        return self.global_head(h).reshape(len(x)), self.patch_head(h)
+
+
+def pg_discriminator(channels: int = 3, image_size: int = 32, width: int = 64, norm: str = "instance"
+                     ) -> TwoHeadDiscriminator:
+    """PG-GAN's discriminator from the library's PatchGAN pieces (Demir & Unal 2018, Sec. 3, Fig. 3).
+
+    The shared trunk is the first stride-2 layer of a 16x16 PatchGAN (``PatchDiscriminator(n_layers=1)``);
+    its remaining layers are the patch head (so the patch branch keeps the 16-pixel receptive field), and
+    a full-image discriminator (``global_pool=True``) on the trunk's S/2 x S/2 features is the global head.
+
+    Args:
+        channels: image channels.
+        image_size: S (a power of two >= 16).
+        width: channels of the shared layer (heads start at 2 width).
+        norm: normalisation of the heads (``"instance"``, ``"batch"`` or ``"none"``).
+
+    Returns:
+        A :class:`TwoHeadDiscriminator` returning (global (B,), patch (B, 1, S/2 - 2, S/2 - 2)).
+    """
+    _power_of_two(image_size, "image_size", 16)
+    patch = i2i.PatchDiscriminator(channels, n_layers=1, width=width, norm=norm)
+    trunk, patch_head = patch.net[:2], patch.net[2:]       # conv 4x4 s2 + LeakyReLU | the rest of the PatchGAN
+    global_head = i2i.PatchDiscriminator(width, width=2 * width, norm=norm, image_size=image_size // 2,
+                                         global_pool=True)
+    return TwoHeadDiscriminator(trunk, global_head, patch_head)
+
+
+class EngineHeads(nn.Module):
+    """Adapt a discriminator with one or more heads to the adversarial engine (``course_lib.gan``).
+
+    ``forward(*args) -> (scores, {name: head output})``: the engine's adversarial slot and its
+    diagnostics (``d_acc``) see ``scores`` -- the first head's outputs flattened to one score per row --
+    and the loss terms see every head by name in ``batch.aux_real`` / ``batch.aux_fake``.
+
+    Args:
+        discriminator: returns one tensor or a tuple of tensors (one per head).
+        names: a name per head, e.g. ``("global", "patch")``.
+    """
+
+    def __init__(self, discriminator: nn.Module, names: Sequence[str] = ("adv",)):
+        super().__init__()
+        if isinstance(names, str) or not names:
+            raise ValueError(f"names must be a non-empty sequence of head names, got {names!r}")
+        self.discriminator, self.names = discriminator, tuple(names)
+
+    def forward(self, *args: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = self.discriminator(*args)
+        out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
+        if len(out) != len(self.names):
+            raise ValueError(f"the discriminator returned {len(out)} heads but names has {len(self.names)}: "
+                             f"{self.names}")
+        return out[0].reshape(-1), dict(zip(self.names, out))

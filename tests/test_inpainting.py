@@ -1,0 +1,253 @@
+import pytest
+import torch
+
+from course_lib import gan, inpainting, restoration
+from course_lib.nets import image2image as i2i
+from course_lib.nets import inpainting as inets
+
+
+# ---------------------------------------------------------------------------- masks
+def test_centre_mask_shape_and_fraction():
+    m = inpainting.centre_mask(3, 32, 16)
+    assert m.shape == (3, 1, 32, 32)
+    assert set(m.unique().tolist()) == {0.0, 1.0}
+    assert m.mean().item() == pytest.approx(0.25)
+    assert m[0, 0, 8:24, 8:24].all() and m[0, 0, :8].sum() == 0
+    assert inpainting.bounding_box(m[0]) == (8, 24, 8, 24)
+
+
+def test_random_squares_fraction_position_and_determinism():
+    m = inpainting.random_squares(200, 32, 12, count=1, seed=3)
+    assert m.shape == (200, 1, 32, 32)
+    assert torch.allclose(m.sum((1, 2, 3)), torch.full((200,), 144.0))   # one square: exactly hole^2 pixels
+    for mi in m[:20]:
+        t, b, l, r = inpainting.bounding_box(mi)
+        assert (b - t, r - l) == (12, 12)
+    assert torch.equal(m, inpainting.random_squares(200, 32, 12, count=1, seed=3))
+    assert not torch.equal(m, inpainting.random_squares(200, 32, 12, count=1, seed=4))
+    assert m.mean((0, 1)).std() < 0.2            # positions spread over the image
+    m3 = inpainting.random_squares(50, 32, 8, count=3, seed=0)
+    frac = m3.mean((1, 2, 3))
+    assert (frac >= 64 / 1024 - 1e-6).all() and (frac <= 3 * 64 / 1024 + 1e-6).all()
+    g = torch.Generator().manual_seed(7)         # a generator continues a stream: two draws differ
+    assert not torch.equal(inpainting.random_squares(4, 32, 8, seed=g), inpainting.random_squares(4, 32, 8, seed=g))
+
+
+def test_random_strokes_are_thick_connected_and_seeded():
+    m = inpainting.random_strokes(64, 32, strokes=2, width=3.0, seed=0)
+    assert m.shape == (64, 1, 32, 32) and set(m.unique().tolist()) <= {0.0, 1.0}
+    frac = m.mean((1, 2, 3))
+    assert (frac > 0.01).all() and (frac < 0.5).all()
+    assert torch.equal(m, inpainting.random_strokes(64, 32, strokes=2, width=3.0, seed=0))
+    wider = inpainting.random_strokes(64, 32, strokes=2, width=6.0, seed=0)
+    assert wider.mean() > m.mean() and (wider >= m).all()    # same paths, wider brush covers a superset
+    from scipy import ndimage
+
+    one = inpainting.random_strokes(16, 32, strokes=1, width=3.0, seed=1)
+    assert all(ndimage.label(mi[0].numpy())[1] == 1 for mi in one)    # one stroke = one connected blob
+
+
+def test_masks_dispatch_and_bad_inputs():
+    assert torch.equal(inpainting.masks("centre", 2, 32, hole=16), inpainting.centre_mask(2, 32, 16))
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        inpainting.masks("circle", 2, 32)
+    with pytest.raises(ValueError, match="smaller than the image size"):
+        inpainting.centre_mask(1, 16, 16)
+    with pytest.raises(ValueError, match="width must be in"):
+        inpainting.random_strokes(1, 32, width=40)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        inpainting.random_squares(1, 32, 8, seed=0.5)
+    with pytest.raises(TypeError):
+        inpainting.RandomMasker("squares", 32, hole=8, strokes=3)      # wrong keyword fails at construction
+
+
+def test_masked_input_and_random_masker():
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    m = inpainting.random_squares(4, 16, 6, seed=0)
+    c = inpainting.masked_input(x, m, fill=0.5)
+    assert c.shape == (4, 4, 16, 16)
+    assert torch.equal(inpainting.mask_of(c), m)
+    assert torch.equal(c[:, :3][m.expand(-1, 3, -1, -1) > 0], torch.full((4 * 3 * 36,), 0.5))
+    assert torch.equal(c[:, :3] * (1 - m), x * (1 - m))
+    assert inpainting.masked_input(x, inpainting.centre_mask(1, 16, 8)).shape == (4, 4, 16, 16)  # broadcast
+    with pytest.raises(ValueError, match="mask must have shape"):
+        inpainting.masked_input(x, torch.ones(4, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        inpainting.masked_input(x[0], m)
+    masker = inpainting.RandomMasker("squares", 16, seed=1, hole=6)
+    c1, c2 = masker(x), masker(x)
+    assert c1.shape == (4, 4, 16, 16) and not torch.equal(c1, c2)          # a fresh mask per batch
+    assert torch.equal(c1, inpainting.RandomMasker("squares", 16, seed=1, hole=6)(x))   # reproducible stream
+
+
+# ---------------------------------------------------------------------------- losses
+def test_hole_loss_is_zero_outside_the_hole_and_matches_a_direct_mean():
+    torch.manual_seed(0)
+    x, x_fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    m = inpainting.centre_mask(2, 8, 4)
+    for p in (1, 2):
+        ref = ((x_fake - x).abs() ** p)[:, :, 2:6, 2:6].mean()
+        assert torch.allclose(inpainting.hole_loss(x_fake, x, m, p), ref)
+        changed = x_fake + 5 * (1 - m)                                     # only the known pixels change
+        assert torch.allclose(inpainting.hole_loss(changed, x, m, p), ref)
+    filled = x * (1 - m) + x_fake * m
+    assert torch.allclose(inpainting.hole_loss(filled, x, m, 2), inpainting.hole_loss(x_fake, x, m, 2))
+    x_fake.requires_grad_(True)
+    inpainting.hole_loss(x_fake, x, m).backward()
+    assert (x_fake.grad * (1 - m)).abs().max() == 0 and (x_fake.grad * m).abs().sum() > 0
+    with pytest.raises(ValueError, match="p must be 1"):
+        inpainting.hole_loss(x, x, m, p=3)
+    with pytest.raises(ValueError, match="same shape"):
+        inpainting.hole_loss(x[:, :1], x, m)
+
+
+def test_objective_terms_weights_and_heads():
+    v = inpainting.objective((0.995, "l1"), {"global": 0.0025, "patch": 0.0025})
+    assert {k: w for k, (w, _) in v.g_terms.items()} == {"rec": 0.995, "global": 0.0025, "patch": 0.0025}
+    assert set(v.d_terms) == {"global", "patch"}
+    assert set(inpainting.objective((1.0, "l1"), {"global": 0.0, "patch": 0.01}).d_terms) == {"patch"}
+    assert set(inpainting.objective((1.0, "l2")).g_terms) == {"rec"}
+    x, m = torch.rand(2, 3, 8, 8), inpainting.centre_mask(2, 8, 4)
+    c = inpainting.masked_input(x, m)
+    heads_real = {"global": torch.full((2,), 3.0), "patch": torch.zeros(2, 1, 3, 3)}
+    heads_fake = {"global": torch.full((2,), -1.0), "patch": torch.zeros(2, 1, 3, 3)}
+    b = gan.Batch(x, x * 0.5, c, c, aux_real=heads_real, aux_fake=heads_fake)
+    sp = torch.nn.functional.softplus
+    assert torch.allclose(v.g_terms["global"][1](b), sp(torch.tensor(1.0)))              # -log sigmoid(-1)
+    assert torch.allclose(v.d_terms["global"][1](b), sp(torch.tensor(-3.0)) + sp(torch.tensor(-1.0)))
+    assert torch.allclose(v.g_terms["patch"][1](b), torch.log(torch.tensor(2.0)))
+    assert torch.allclose(v.g_terms["rec"][1](b), (0.5 * x * m).abs().sum() / (3 * m.sum()))
+    with pytest.raises(ValueError, match="EngineHeads"):
+        v.g_terms["global"][1](gan.Batch(x, x, c, c, aux_fake=torch.zeros(2)))
+    with pytest.raises(ValueError, match="unknown reconstruction loss"):
+        inpainting.objective((1.0, "l3"))
+    with pytest.raises(ValueError, match=">= 0"):
+        inpainting.objective((1.0, "l1"), {"patch": -1.0})
+
+
+# ---------------------------------------------------------------------------- networks
+def test_channel_wise_fc_matches_a_loop_and_mixes_no_channels():
+    torch.manual_seed(0)
+    layer = inets.ChannelWiseFC(3, 4)
+    x = torch.randn(2, 3, 4, 4)
+    y = layer(x)
+    for c in range(3):
+        ref = x[:, c].reshape(2, 16) @ layer.weight[c].T + layer.bias[c]
+        assert torch.allclose(y[:, c].reshape(2, 16), ref, atol=1e-5)
+    x2 = x.clone()
+    x2[:, 1] += 1.0                                                        # change channel 1 only
+    d = (layer(x2) - y).abs().sum((0, 2, 3))
+    assert d[0] == 0 and d[2] == 0 and d[1] > 0
+    assert sum(p.numel() for p in layer.parameters()) == 3 * 16 * 16 + 3 * 16
+    with pytest.raises(ValueError, match="built for 4x4"):
+        layer(torch.randn(2, 3, 8, 8))
+
+
+def test_context_encoder_keeps_the_context_and_sees_everything():
+    torch.manual_seed(0)
+    net = inets.ContextEncoder(4, 3, image_size=32, hole=16, width=8)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    m = inpainting.centre_mask(2, 32, 16)
+    c = inpainting.masked_input(x, m).requires_grad_(True)
+    out = net(c)
+    assert out.shape == (2, 3, 32, 32) and net.centre(c).shape == (2, 3, 16, 16)
+    assert torch.equal(out * (1 - m), x * (1 - m))
+    assert torch.allclose(inpainting.centre_crop(out, 16), net.centre(c))
+    out[0, :, 8, 8].sum().backward()                                        # one hole pixel, top-left corner
+    seen = c.grad[0, :3].abs().sum(0) > 0
+    assert seen[31, 31] and seen[0, 31] and seen[31, 0]                     # the FC layer reaches far corners
+    with pytest.raises(ValueError, match="power of two"):
+        inets.ContextEncoder(4, 3, image_size=32, hole=12)
+    with pytest.raises(ValueError, match="built for 32x32"):
+        net(torch.zeros(1, 4, 64, 64))
+
+
+def test_composite_and_two_head_discriminator_through_the_engine():
+    torch.manual_seed(0)
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1))
+    x = torch.rand(16, 3, 16, 16) * 2 - 1
+    c = inpainting.masked_input(x, inpainting.random_squares(16, 16, 6, seed=0))
+    m = inpainting.mask_of(c)
+    assert torch.equal(G(c) * (1 - m), x * (1 - m))
+    D2 = inets.pg_discriminator(3, 16, width=4)
+    s_global, s_patch = D2(x)
+    assert s_global.shape == (16,) and s_patch.shape == (16, 1, 6, 6)
+    assert i2i.receptive_field(torch.nn.Sequential(D2.trunk, D2.patch_head)) == 16
+    heads = inets.EngineHeads(D2, ("global", "patch"))
+    scores, aux = heads(x)
+    assert scores.shape == (16,) and set(aux) == {"global", "patch"}
+    with pytest.raises(ValueError, match="returned 2 heads"):
+        inets.EngineHeads(D2, ("global",))(x)
+    v = inpainting.objective((0.99, "l1"), {"global": 0.005, "patch": 0.005})
+    trainer = gan.Trainer(G, heads, v, x, None, 8, cond=inpainting.RandomMasker("squares", 16, hole=6),
+                          discriminator_input=lambda xx, cc: (xx,), log_every=2)
+    hist = trainer.fit(2)
+    for k in ("g_rec", "g_global", "g_patch", "d_global", "d_patch"):
+        assert k in hist and all(torch.isfinite(torch.tensor(hist[k])))
+    assert hist["g_loss"][-1] == 0.0                                         # the engine's own slot is empty
+
+
+def test_reconstruction_overfits_one_batch():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    m = inpainting.centre_mask(4, 16, 8)
+    c = inpainting.masked_input(x, m)
+    G = inets.ContextEncoder(4, 3, image_size=16, hole=8, width=16)
+    opt = torch.optim.Adam(G.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss = inpainting.hole_loss(G(c), x, m, 2)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.1 * first
+
+
+# ---------------------------------------------------------------------------- metrics
+def test_hole_metrics_against_restoration_and_crops():
+    torch.manual_seed(0)
+    x = torch.rand(3, 3, 32, 32)
+    m = inpainting.centre_mask(3, 32, 16)
+    noisy = (x + 0.1 * torch.randn_like(x) * m).clamp(0, 1)
+    r = inpainting.hole_metrics(noisy, x, m)
+    crop = lambda t: t[..., 8:24, 8:24]
+    assert r["PSNR"] == pytest.approx(restoration.psnr(crop(noisy), crop(x)))
+    assert r["SSIM"] == pytest.approx(restoration.ssim(crop(noisy), crop(x)))
+    assert inpainting.hole_metrics(x, x, m)["SSIM"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        inpainting.hole_metrics(noisy * 2 - 1, x, m)
+
+
+def test_inpaint_and_biharmonic_keep_known_pixels():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16)
+    m = inpainting.random_squares(2, 16, 6, seed=0)
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1))
+    out = inpainting.inpaint(G, x, m)
+    assert out.shape == x.shape and torch.allclose(out * (1 - m), x * (1 - m))
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(2, 3, 16, 16).contiguous()
+    bi = inpainting.biharmonic(ramp, m)                                     # a linear ramp is biharmonic
+    assert torch.allclose(bi, ramp, atol=1e-3)
+
+
+def test_hole_psnr_is_capped_for_exact_fills():
+    x = torch.ones(2, 3, 16, 16)
+    x[1] = torch.rand(3, 16, 16)
+    m = inpainting.centre_mask(2, 16, 8)
+    out = x.clone()
+    out[1] = (x[1] + 0.05 * m[0]).clamp(0, 1)               # image 0 exact (white hole), image 1 off by <= 0.05
+    r = inpainting.hole_metrics(out, x, m)
+    p1 = float(restoration.psnr_per_image(out[1:], x[1:], mask=m[1:])[0])
+    assert r["PSNR"] == pytest.approx((inpainting.PSNR_CAP + p1) / 2)
+    assert inpainting.PSNR_CAP == pytest.approx(58.92, abs=0.01)
+
+
+def test_hole_sharpness_low_for_a_blur_one_for_the_truth():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    m = inpainting.centre_mask(4, 16, 8)
+    blurred = x * (1 - m) + torch.nn.functional.avg_pool2d(x, 5, 1, 2) * m
+    assert inpainting.hole_sharpness(x, x, m) == pytest.approx(1.0)
+    assert inpainting.hole_sharpness(blurred, x, m) < 0.6
+    assert "sharpness" in inpainting.hole_metrics(blurred, x, m)
