@@ -15,7 +15,7 @@ import pytest
 from course_lib import course, exercises
 
 NOTEBOOKS = sorted((course.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-IMPORT_FROM = re.compile(r"^\s*from\s+(course_lib(?:\.[\w.]+)?)\s+import\s+\(?([^)#\n]+)", re.M)
+IMPORT_FROM = re.compile(r"^\s*from\s+(course_lib(?:\.[\w.]+)?)\s+import\s+(?:\(([^)]*)\)|([^#\n]+))", re.M)
 
 
 def _cells(path: Path):
@@ -66,7 +66,8 @@ def test_imports_are_modules_not_names(path: Path):
         if kind != "code":
             continue
         assert "import *" not in src, f"{path.name}: no 'import *'"
-        for mod, names in IMPORT_FROM.findall(src):
+        for mod, in_parens, names in IMPORT_FROM.findall(src):
+            names = re.sub(r"#[^\n]*", "", in_parens or names)            # multi-line "(a,  # comment\n b)"
             for name in [n.strip().split(" as ")[0] for n in names.split(",") if n.strip()]:
                 try:
                     importlib.import_module(f"{mod}.{name}")

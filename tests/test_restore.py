@@ -1,0 +1,194 @@
+"""Tests of course_lib.restore (degradations, classical baselines, pyramids, HDR) and course_lib.nets.restore."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from course_lib import data, restoration, restore
+from course_lib.nets import restore as rnets
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return restore.crop_multiple(data.photo("astronaut", max_size=64), 4)[None]
+
+
+# ----------------------------------------------------------------------------------------- kernels
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_kernel_sums_to_one_and_is_nonnegative(seed):
+    k = restore.random_motion_kernel(13, seed)
+    assert k.shape == (13, 13)
+    assert torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-5)
+    assert (k >= 0).all() and (k > 0.005).sum() > 5          # a trajectory, not a single dot
+
+
+def test_line_kernel_direction():
+    k = restore.line_kernel(9, 7, 0.0)                        # horizontal
+    assert torch.isclose(k.sum(), torch.tensor(1.0), atol=1e-5)
+    assert k[4].sum() > 0.99                                  # all mass on the centre row
+    assert torch.allclose(restore.line_kernel(9, 7, 90.0), k.T, atol=1e-6)
+    assert torch.allclose(restore.line_kernel(5, 1, 30.0)[2, 2], torch.tensor(1.0))   # length 1: identity
+
+
+def test_blur_of_delta_returns_kernel():
+    k = restore.random_motion_kernel(7, 3)
+    x = torch.zeros(1, 1, 21, 21)
+    x[..., 10, 10] = 1
+    y = restore.blur(x, k)
+    assert torch.allclose(y[0, 0, 7:14, 7:14], k, atol=1e-6)
+    assert torch.isclose(y.sum(), torch.tensor(1.0), atol=1e-5)
+
+
+def test_blur_matches_scipy_convolution():
+    g = torch.Generator().manual_seed(0)
+    x, k = torch.rand(2, 3, 16, 16, generator=g), restore.random_motion_kernel(5, 1)
+    y = restore.blur(x, k)
+    ref = ndimage.convolve(x[1, 2].double().numpy(), k.double().numpy(), mode="mirror")
+    assert np.allclose(y[1, 2].numpy(), ref, atol=1e-5)
+
+
+def test_blur_per_image_kernels_and_bad_input(photo):
+    ks = torch.stack([restore.line_kernel(5, 5, 0), restore.line_kernel(5, 5, 90)])
+    y = restore.blur(photo.expand(2, -1, -1, -1), ks)
+    assert not torch.allclose(y[0], y[1])
+    with pytest.raises(ValueError, match="odd"):
+        restore.blur(photo, torch.ones(4, 4) / 16)
+    with pytest.raises(ValueError, match="kernel must be"):
+        restore.blur(photo, torch.ones(3, 5, 5) / 25)
+    with pytest.raises(ValueError, match="size must be odd"):
+        restore.random_motion_kernel(8)
+    with pytest.raises(ValueError, match="length"):
+        restore.line_kernel(5, 9, 0)
+
+
+# ----------------------------------------------------------------------------------------- noise
+def test_noise_std_and_seed():
+    x = torch.full((2, 3, 64, 64), 0.5)
+    y = restore.add_noise(x, 25 / 255, seed=0)
+    assert abs(float((y - x).std()) - 25 / 255) < 0.003
+    assert torch.equal(y, restore.add_noise(x, 25 / 255, seed=0))
+    y2 = restore.add_noise(x, torch.tensor([0.0, 0.1]), seed=1, clip=False)
+    assert torch.equal(y2[0], x[0]) and abs(float((y2[1] - x[1]).std()) - 0.1) < 0.01
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        restore.add_noise(x, -0.1)
+    with pytest.raises(ValueError, match="per-image sigma"):
+        restore.add_noise(x, torch.tensor([0.1, 0.1, 0.1]))
+
+
+def test_estimate_sigma_close(photo):
+    y = restore.add_noise(photo, 25 / 255, seed=0, clip=False).clamp(-0, 1)
+    assert abs(float(restore.estimate_sigma(y)[0]) * 255 - 25) < 6
+
+
+# ----------------------------------------------------------------------------------------- classical baselines
+@pytest.mark.parametrize("name", ["TV", "wavelet", "NLM"])
+def test_classical_denoisers_improve_psnr(photo, name):
+    y = restore.add_noise(photo, 25 / 255, seed=0)
+    out = restore.classical_denoisers()[name](y)
+    assert out.shape == y.shape and out.min() >= 0 and out.max() <= 1
+    assert restoration.psnr(out, photo) > restoration.psnr(y, photo) + 1.0
+
+
+def test_richardson_lucy_improves_psnr(photo):
+    y, ks = restore.motion_blur_pairs(photo, 9, seed=0)
+    assert ks.shape == (1, 9, 9)
+    assert restoration.psnr(restore.richardson_lucy(y, ks, 10), photo) > restoration.psnr(y, photo)
+
+
+def test_classical_bad_input():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        restore.denoise_nlm(torch.rand(1, 3, 16, 16) * 2)
+    with pytest.raises(ValueError, match="num_iter"):
+        restore.richardson_lucy(torch.rand(1, 1, 16, 16), torch.ones(3, 3) / 9, 0)
+
+
+# ----------------------------------------------------------------------------------------- multi-scale
+def test_pyramid_and_multiscale_loss():
+    x = torch.rand(2, 3, 16, 24)
+    pyr = restore.image_pyramid(x, 3)
+    assert [p.shape[-2:] for p in pyr] == [(4, 6), (8, 12), (16, 24)]
+    assert torch.allclose(pyr[0].mean(), x.mean(), atol=1e-6)
+    assert restore.multiscale_content_loss(pyr, pyr) == 0
+    y = [p + 0.1 for p in pyr]
+    assert torch.isclose(restore.multiscale_content_loss(y, pyr), torch.tensor(0.01 * 3 / 6), atol=1e-6)
+    with pytest.raises(ValueError, match="same number"):
+        restore.multiscale_content_loss(pyr[:2], pyr)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        restore.image_pyramid(torch.rand(1, 1, 10, 12), 3)
+
+
+def test_multiscale_net_shapes_and_overfit():
+    torch.manual_seed(0)
+    net = rnets.MultiScaleDeblur(3, width=8, n_blocks=1, n_scales=3)
+    x = torch.rand(2, 3, 16, 16)
+    outs = net(x)
+    assert [o.shape[-1] for o in outs] == [4, 8, 16]
+    target = restore.image_pyramid(restore.blur(x, restore.line_kernel(5, 5, 45.0)), 3)   # learnable: a blur
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    first = float(restore.multiscale_content_loss(net(x), target).detach())
+    for _ in range(60):
+        loss = restore.multiscale_content_loss(net(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.3 * first
+    with pytest.raises(ValueError, match="divisible by 4"):
+        net(torch.rand(1, 3, 10, 10))
+
+
+def test_dncnn_residual_and_bad_input():
+    torch.manual_seed(0)
+    net = rnets.DnCNN(1, width=8, depth=3)
+    y = torch.rand(2, 1, 12, 12)
+    assert torch.allclose(net(y), y - net.net(y))
+    with pytest.raises(ValueError, match="channels"):
+        net(torch.rand(2, 3, 12, 12))
+    with pytest.raises(ValueError, match="depth"):
+        rnets.DnCNN(1, depth=1)
+
+
+# ----------------------------------------------------------------------------------------- HDR
+def test_exposure_stack_and_merge(photo):
+    radiance = restore.radiance_from_photo(photo, 8)
+    assert radiance.min() >= 2 ** -8 - 1e-6 and radiance.max() <= 1
+    stack, times = restore.exposure_stack(radiance, (1.0, 8.0), bits=0)
+    assert stack.shape == (1, 2, 3) + photo.shape[-2:]
+    assert torch.allclose(stack[:, 0], radiance ** (1 / restore.GAMMA), atol=1e-6)   # short exposure: no clipping
+    assert (stack[:, 1] == 1).float().mean() > 0.05                                    # long exposure clips
+    merged = restore.merge_radiance(stack, times)
+    assert restoration.psnr(restore.tonemap(merged), restore.tonemap(radiance)) > 40
+    assert torch.allclose(restore.tonemap(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="at least 2"):
+        restore.exposure_stack(radiance, (1.0,))
+
+
+def test_fusion_weights_sum_to_one(photo):
+    stack, _ = restore.exposure_stack(restore.radiance_from_photo(photo), noise=0.01)
+    w = restore.mertens_weights(stack)
+    assert w.shape == (1, 3, 1) + photo.shape[-2:] and (w >= 0).all()
+    assert torch.allclose(w.sum(1), torch.ones(1), atol=1e-5)
+    torch.manual_seed(0)
+    net = rnets.HDRFusion(3, 3, width=8, depth=2)
+    rad = restore.ldr_to_radiance(stack, torch.tensor([1.0, 16.0, 256.0]))
+    assert torch.allclose(net.weights(stack, rad).sum(1), torch.ones(1), atol=1e-5)
+    assert net(stack, rad).shape == photo.shape
+    with pytest.raises(ValueError, match=r"\(B, 3, 3, H, W\)"):
+        net(stack[:, :2], rad[:, :2])
+
+
+def test_laplacian_pyramid_is_invertible_and_fusion_of_identical_exposures():
+    x = torch.rand(2, 3, 20, 28)
+    assert torch.allclose(restore.collapse_pyramid(restore.laplacian_pyramid(x, 4)), x, atol=1e-5)
+    stack = x[:, None].expand(-1, 3, -1, -1, -1)
+    assert torch.allclose(restore.exposure_fusion(stack, levels=4), x, atol=1e-5)   # weights sum to 1
+
+
+def test_scores_of_lists_match_restoration(photo):
+    a, b = photo[0], restore.add_noise(photo, 0.05, seed=0)[0]
+    small_a, small_b = a[:, :32, :48], b[:, :32, :48]
+    got = restore.scores([b, small_b], [a, small_a])
+    ref = (restoration.psnr(b, a) + restoration.psnr(small_b, small_a)) / 2
+    assert abs(got["PSNR"] - ref) < 1e-9 and 0 < got["SSIM"] < 1
+    with pytest.raises(ValueError, match="as many outputs"):
+        restore.scores([a], [a, a])
