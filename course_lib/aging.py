@@ -1,0 +1,363 @@
+r"""Face aging with a conditional adversarial autoencoder (CAAE, notebook 19), trained with :mod:`course_lib.gan`.
+
+CAAE (Zhang, Song & Qi 2017, Eq. (5)):
+
+$$\min_{E,G}\max_{D_z,D_{img}}\ \lambda\,\mathcal{L}(x, G(E(x), l)) + \gamma\,\mathrm{TV}(G(E(x), l))
+ + \mathbb{E}_{z^*}[\log D_z(z^*)] + \mathbb{E}_x[\log(1 - D_z(E(x)))]
+ + \mathbb{E}_{x,l}[\log D_{img}(x, l)] + \mathbb{E}_{x,l}[\log(1 - D_{img}(G(E(x), l), l))]$$
+
+How it maps onto the one adversarial engine (no new loop):
+
+* "the generator" is ``nets.editing.CAAE(E, G)``: ``(x, l) -> G(E(x), l)``, called through
+  ``generator_input=lambda z, c: c`` with the condition ``c = (x, l)`` (``latent_dim=None``);
+* "the discriminator" is ``nets.editing.CAAEDiscriminator(D_img, D_z)``: the engine's adversarial loss is
+  D_img's, on ``(x, l)`` (``discriminator_input=lambda x, c: (x, c[1])``);
+* D_z's prior matching is a discriminator term (:func:`prior_d_term`) and E's side of it a generator term
+  (:func:`prior_g_term`); the reconstruction $\mathcal{L}$ (L1, ``gan.l1_term``) and TV (:func:`tv_term`) are
+  generator terms; the image-GAN weight is the scale of the generator loss (:func:`scaled_g_loss`).
+
+The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.editing.DecoupledCAAE`` with
+:func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`detail_ratio` (high-frequency
+energy relative to real images: < 1 blurry, > 1 noisy) next to reconstruction L1 / PSNR.
+
+Data stand-in: :func:`emoji_faces` (emoji people with age variants baby / child / adult / older, in two
+drawing styles) replaces the real age-labelled face photos (Morph, CACD, UTKFace) of the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from . import checks, data, gan, losses, restoration, translation
+from .nets import editing
+
+AGES = ("baby", "child", "adult", "older")
+
+
+# ----------------------------------------------------------------------------------------
+# Data: emoji faces with age labels
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Faces:
+    """Face images with age groups.
+
+    Attributes:
+        x: (N, 3, S, S) in [0, 1].
+        age: (N,) index into :data:`AGES`.
+        names: emoji names (with the drawing style appended).
+    """
+
+    x: torch.Tensor
+    age: torch.Tensor
+    names: list[str]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def labels(self) -> torch.Tensor:
+        """(N, len(AGES)) one-hot age labels l."""
+        return F.one_hot(self.age, len(AGES)).float()
+
+
+HELD_OUT_TONE = 3          # "medium skin tone": every face of this tone, at every age, is kept out of training
+
+# the age variants of one person: adult emoji -> {age: the emoji of that age}
+LADDERS = {"adult": {"baby": "baby", "child": "child", "older": "older adult"},
+           "man": {"child": "boy", "older": "older man"},
+           "woman": {"child": "girl", "older": "older woman"}}
+
+
+def emoji_faces(split: str = "train", image_size: int = 32, styles: Sequence[str] = ("twitter", "google"),
+                held_out_tone: int = HELD_OUT_TONE) -> Faces:
+    """Emoji faces with an age group: the stand-in for age-labelled face photos.
+
+    All emoji of subcategory "person" -- baby; child / boy / girl; adult / man / woman with hair variants;
+    older adult / man / woman -- in 6 skin tones and both drawing styles (Twitter, Google). ``test`` holds
+    every face of one skin tone (``held_out_tone``, at every age); ``train`` the other five tones. A model
+    must then combine a tone it saw only in the test face (through z) with an age it learnt from other
+    tones (through l), and :func:`age_pairs` gives the true older / younger variant to compare with.
+
+    Args:
+        split: ``train`` or ``test``.
+        image_size: side in pixels.
+        styles: drawing styles (``twitter``; ``google`` comes from the emoji set's paired images).
+        held_out_tone: skin tone 1..5 kept for the test split (0 is the default yellow).
+
+    Returns:
+        :class:`Faces` with images in [0, 1]; names end with the style, e.g. ``"man: medium skin tone (google)"``.
+    """
+    checks.one_of(split, "split", ("train", "test"))
+    if not styles or any(s not in ("twitter", "google") for s in styles):
+        raise ValueError(f"styles must be a non-empty subset of ('twitter', 'google'), got {styles!r}")
+    if held_out_tone not in range(6):
+        raise ValueError(f"held_out_tone must be a skin tone 0..5, got {held_out_tone}")
+    ds = data.load("emoji-twitter", split="all", image_size=image_size)
+    tone = ds.attrs["skin_tone"].tolist()
+    idx = [i for i, (s, a) in enumerate(zip(ds.attrs["subcategory"], ds.attrs["age"]))
+           if s == "person" and a is not None and (tone[i] == held_out_tone) == (split == "test")]
+    xs, age, names = [], [], []
+    for style in styles:
+        imgs = ds.x if style == "twitter" else ds.attrs["paired"].clamp(0, 1)
+        xs.append(imgs[idx])
+        age += [AGES.index(ds.attrs["age"][i]) for i in idx]
+        names += [f"{ds.attrs['name'][i]} ({style})" for i in idx]
+    return Faces(torch.cat(xs), torch.tensor(age, dtype=torch.long), names)
+
+
+def _base_and_rest(name: str) -> tuple[str, str]:
+    """"man: medium skin tone (google)" -> ("man", ": medium skin tone (google)")."""
+    style = name[name.rindex(" ("):]
+    core = name[:name.rindex(" (")]
+    base, _, tone = core.partition(":")
+    return base, (":" + tone if tone else "") + style
+
+
+def age_pairs(faces: Faces) -> list[tuple[int, int, int]]:
+    """(source, target, target age) index triples: an adult face and its true variant of another age.
+
+    Uses :data:`LADDERS` (adult -> baby / child / older adult, man -> boy / older man, woman -> girl /
+    older woman) within one skin tone and one drawing style.
+    """
+    where = {n: i for i, n in enumerate(faces.names)}
+    out = []
+    for i, n in enumerate(faces.names):
+        base, rest = _base_and_rest(n)
+        for age, target in LADDERS.get(base, {}).items():
+            j = where.get(target + rest)
+            if j is not None:
+                out.append((i, j, AGES.index(age)))
+    return out
+
+
+def balanced_loader(faces: Faces, batch_size: int, num_samples: int | None = None, seed: int = 0) -> DataLoader:
+    """Batches ``(x, x, l)`` in [-1, 1] drawn with equal probability per age group (the groups are unbalanced).
+
+    The engine reads ``(target, *condition)``: the target x, and the condition ``c = (x, l)`` (what the
+    CAAE generator encodes, and the age it decodes with).
+    """
+    checks.positive_int(batch_size, "batch_size")
+    counts = torch.bincount(faces.age, minlength=len(AGES)).float()
+    if (counts[faces.age] == 0).any():
+        raise ValueError("an age group is empty")
+    weights = 1.0 / counts[faces.age]
+    g = torch.Generator().manual_seed(seed)
+    sampler = WeightedRandomSampler(weights, num_samples or len(faces), replacement=True, generator=g)
+    x = faces.x * 2 - 1
+    return DataLoader(TensorDataset(x, x, faces.labels()), batch_size=batch_size, sampler=sampler, drop_last=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Loss terms (data of a gan.Variant)
+# ----------------------------------------------------------------------------------------
+def tv_term(b: gan.Batch) -> torch.Tensor:
+    r"""$\mathrm{TV}(G(E(x), l))$ of the fakes (``losses.total_variation``): CAAE's smoothness term $\gamma$."""
+    return losses.total_variation(b.x_fake)
+
+
+def scaled_g_loss(weight: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The non-saturating generator loss times ``weight`` (the AE+GAN balance; 0 = a pure autoencoder)."""
+    if weight < 0:
+        raise ValueError(f"the GAN weight must be >= 0, got {weight}")
+    return lambda scores_fake: weight * losses.nonsaturating_g_loss(scores_fake)
+
+
+def _last_z(gen: editing.CAAE, b: gan.Batch) -> torch.Tensor:
+    z = gen.last_z
+    if z is None or len(z) != len(b.x_real):
+        raise RuntimeError("the CAAE generator has not encoded this batch (last_z missing or of another batch): "
+                           "use the prior terms only inside a gan.Trainer whose generator is this CAAE")
+    return z
+
+
+def uniform_prior(n: int, latent_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """z* ~ U[-1, 1]^latent_dim, shape (n, latent_dim): CAAE's prior (E ends in Tanh)."""
+    return torch.rand(n, latent_dim, device=device) * 2 - 1
+
+
+def prior_d_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) -> gan.Term:
+    r"""D_z's loss: $-\log D_z(z^*) - \log(1 - D_z(E(x)))$ with $z^* \sim U[-1, 1]$ (a discriminator term).
+
+    Reference: Zhang et al. 2017, arXiv:1702.08423, Eq. (3) (the adversarial-autoencoder prior matching).
+    """
+
+    def term(b: gan.Batch) -> torch.Tensor:
+        z = _last_z(gen, b).detach()
+        z_star = uniform_prior(len(z), z.shape[1], z.device)
+        return losses.minimax_d_loss(discriminator.d_z(z_star), discriminator.d_z(z))
+
+    return term
+
+
+def prior_g_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) -> gan.Term:
+    r"""E's side of the prior matching, non-saturating: $-\log D_z(E(x))$ (a generator term; D_z is frozen)."""
+
+    def term(b: gan.Batch) -> torch.Tensor:
+        return losses.nonsaturating_g_loss(discriminator.d_z(_last_z(gen, b)))
+
+    return term
+
+
+def decoupled_reconstruction_term(gen: editing.DecoupledCAAE) -> gan.Term:
+    """AE//GAN: the L1 reconstruction of the autoencoder path only (``gen.last_ae``), not of the output."""
+
+    def term(b: gan.Batch) -> torch.Tensor:
+        if gen.last_ae is None or len(gen.last_ae) != len(b.x_real):
+            raise RuntimeError("the DecoupledCAAE has not decoded this batch")
+        return (gen.last_ae - b.x_real).abs().mean()
+
+    return term
+
+
+def caae_variant(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, gan_weight: float,
+                 rec_weight: float = 1.0, tv_weight: float = 0.01, prior_weight: float = 0.01, lr: float = 2e-4
+                 ) -> gan.Variant:
+    r"""The CAAE objective (Eq. (5)) as a ``gan.Variant``: scaled image-GAN loss + rec + TV + prior terms.
+
+    Args:
+        gen: the CAAE (or DecoupledCAAE: then the reconstruction is on its AE path and ``gan_weight`` should
+            be 1, the residual path seeing only the adversarial loss).
+        discriminator: D_img and D_z.
+        gan_weight: weight of D_img's adversarial loss for G (the AE+GAN balance swept in the notebook).
+        rec_weight: $\lambda$ of the L1 reconstruction.
+        tv_weight: $\gamma$ of the total variation.
+        prior_weight: weight of E's prior-matching (D_z) loss.
+        lr: Adam learning rate of both players (beta1 = 0.5).
+    """
+    rec = decoupled_reconstruction_term(gen) if isinstance(gen, editing.DecoupledCAAE) else gan.l1_term
+    return gan.variant("ns", g_loss=scaled_g_loss(gan_weight), lr_d=lr, lr_g=lr,
+                       g_terms={"rec": (rec_weight, rec), "tv": (tv_weight, tv_term),
+                                "prior": (prior_weight, prior_g_term(gen, discriminator))},
+                       d_terms={"prior": (1.0, prior_d_term(gen, discriminator))})
+
+
+def build(latent_dim: int = 50, width: int = 32, image_size: int = 32, label_repeat: int = 4,
+          decoupled: bool = False) -> tuple[editing.CAAE, editing.CAAEDiscriminator]:
+    """A fresh CAAE (or AE//GAN) generator and its two discriminators for :data:`AGES`."""
+    n = len(AGES)
+    enc = editing.Encoder(latent_dim, 3, image_size, width, bound=True)
+    dec = editing.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
+    if decoupled:
+        res = editing.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
+        gen: editing.CAAE = editing.DecoupledCAAE(enc, dec, res)
+    else:
+        gen = editing.CAAE(enc, dec)
+    disc = editing.CAAEDiscriminator(editing.AttributeDiscriminator(n, 3, image_size, width),
+                                     editing.LatentDiscriminator(latent_dim))
+    return gen, disc
+
+
+def trainer(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, variant: gan.Variant, loader: DataLoader,
+            log_every: int = 25, desc: str | None = None) -> gan.Trainer:
+    """The engine's trainer for a CAAE: G(E(x), l) against D_img(x, l), c = (x, l) from :func:`balanced_loader`."""
+    return gan.Trainer(gen, discriminator, variant, loader, latent_dim=None, conditional=True,
+                       generator_input=lambda z, c: tuple(c), discriminator_input=lambda x, c: (x, c[1]),
+                       log_every=log_every, desc=desc)
+
+
+def train(name: str, faces: Faces, num_steps: int, gan_weight: float, batch_size: int = 32, latent_dim: int = 50,
+          width: int = 32, decoupled: bool = False, **weights: float) -> gan.Run:
+    """Build and train (or load) one CAAE with the engine: ``gan.load_or_train(name, ...)``.
+
+    Args:
+        name: checkpoint name (e.g. ``"19-caae-w0.01"``).
+        faces: training faces.
+        num_steps: generator updates.
+        gan_weight: image-GAN weight (1 for AE//GAN).
+        batch_size, latent_dim, width: sizes.
+        decoupled: AE//GAN instead of AE+GAN.
+        **weights: ``rec_weight``, ``tv_weight``, ``prior_weight``, ``lr`` for :func:`caae_variant`.
+
+    Returns:
+        The engine's ``gan.Run`` (``run.trainer.generator`` is the trained CAAE, in eval mode).
+    """
+    image_size = faces.x.shape[-1]
+    gen, disc = build(latent_dim, width, image_size, decoupled=decoupled)
+    v = caae_variant(gen, disc, gan_weight, **weights)
+    loader = balanced_loader(faces, batch_size, num_samples=max(len(faces), batch_size * 50))
+    run = gan.load_or_train(name, trainer(gen, disc, v, loader, desc=name), num_steps=num_steps)
+    gen.eval()
+    disc.eval()
+    return run
+
+
+# ----------------------------------------------------------------------------------------
+# Using a trained CAAE
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def age_transfer(gen: editing.CAAE, faces: Faces, pairs: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """How close G(E(x_adult), l_target) comes to the true face of the target age (mean L1 in [0, 1] units).
+
+    Returns:
+        ``{"CAAE": L1 of the aged faces, "unchanged": L1 of the input adult (doing nothing)}``.
+    """
+    if not pairs:
+        raise ValueError("no (adult, other age) pairs: use faces with complete ladders (emoji_faces)")
+    src, tgt, ages = (torch.tensor(t) for t in zip(*pairs))
+    x_out = progression(gen, faces.x[src])[ages, torch.arange(len(src))]
+    return {"CAAE": float((x_out - faces.x[tgt]).abs().mean()),
+            "unchanged": float((faces.x[src] - faces.x[tgt]).abs().mean())}
+
+
+@torch.no_grad()
+def reconstruct(gen: editing.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
+    """G(E(x), l) for images x (B, 3, S, S) in [0, 1] with their own ages (B,) -> (B, 3, S, S) in [0, 1]."""
+    checks.image_batch(x, "x", channels=3, lo=0, hi=1)
+    return ((gen(x * 2 - 1, F.one_hot(age, len(AGES)).float().to(x)) + 1) / 2).clamp(0, 1)
+
+
+@torch.no_grad()
+def progression(gen: editing.CAAE, x: torch.Tensor) -> torch.Tensor:
+    """Every age for every face: x (B, 3, S, S) in [0, 1] -> (len(AGES), B, 3, S, S) in [0, 1].
+
+    The face is encoded once, z = E(x), and decoded with each age label: G(z, l_k).
+
+    Reference: Zhang et al. 2017, Sec. 3.4 (age progression / regression at test time).
+    """
+    checks.image_batch(x, "x", channels=3, lo=0, hi=1)
+    z = gen.encode(x * 2 - 1)
+    out = []
+    for k in range(len(AGES)):
+        l = F.one_hot(torch.full((len(x),), k, dtype=torch.long), len(AGES)).float().to(x)
+        x_k = gen.decode(z, l)
+        if isinstance(gen, editing.DecoupledCAAE):
+            x_k = (x_k + gen.residual_scale * gen.residual(z, l)).clamp(-1, 1)
+        out.append(((x_k + 1) / 2).clamp(0, 1))
+    return torch.stack(out)
+
+
+def strip_rows(x: torch.Tensor, ages_out: torch.Tensor, label: str = "input") -> dict[str, torch.Tensor]:
+    """Rows for ``viz.show_rows``: the inputs, then one row per age (columns = faces)."""
+    return {label: x, **{a: ages_out[k] for k, a in enumerate(AGES)}}
+
+
+# ----------------------------------------------------------------------------------------
+# Measures: blur vs noise
+# ----------------------------------------------------------------------------------------
+def detail_ratio(x: torch.Tensor, reference: torch.Tensor) -> float:
+    r"""High-frequency energy of x relative to real images: $\overline{|\Delta x|} / \overline{|\Delta x_{ref}|}$.
+
+    Uses the mean absolute Laplacian of the luma (``translation.sharpness``). About 1: as much detail as
+    the real images; well below 1: blurry (regression to the mean, the autoencoder's failure); above 1:
+    more high frequencies than real images -- noise and checkerboard artifacts (an over-weighted GAN).
+
+    Args:
+        x: (B, 3, H, W) outputs in [0, 1].
+        reference: (B', 3, H, W) real images in [0, 1].
+    """
+    ref = translation.sharpness(reference)
+    if ref <= 0:
+        raise ValueError("the reference images have no high-frequency energy (constant images?)")
+    return translation.sharpness(x) / ref
+
+
+def quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+    """Reconstruction L1, PSNR (dB) and :func:`detail_ratio` of outputs x_hat vs the real x (both in [0, 1])."""
+    checks.image_batch(x_hat, "x_hat", lo=0, hi=1)
+    checks.image_batch(x, "x", lo=0, hi=1)
+    return {"L1": float((x_hat - x).abs().mean()), "PSNR": restoration.psnr(x_hat, x),
+            "detail ratio": detail_ratio(x_hat, x)}

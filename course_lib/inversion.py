@@ -1,0 +1,457 @@
+r"""GAN inversion and attribute editing (notebook 18): IcGAN encoders, three inversion methods, rephotography.
+
+**Inversion** finds a code $w$ whose image $G(w)$ matches a given image $x$:
+
+* *optimisation-based* (Zhu et al. 2016, iGAN, Eq. (1)): $w^* = \arg\min_w \lVert A(G(w)) - x\rVert_2^2$ by
+  gradient descent from a fixed start (:func:`optimise`);
+* *learning-based*: an encoder $E$ trained once, $w = E(x)$ in one forward pass (:func:`encode`);
+* *hybrid*: the encoder's code as the start of the optimisation (:func:`hybrid`, iGAN Sec. 3.1).
+
+Every method returns an :class:`Inversion` with the codes, the images and the wall time, so the three
+are compared on reconstruction error **and** time. $A$ is an optional differentiable forward operator:
+projecting a *degraded* photo (blurred, noisy, gray) with the matching $A$ restores it from the generator's
+space -- "rephotography" (:func:`degrade`, :func:`forward_operator`).
+
+**IcGAN** (Perarnau et al. 2016): a conditional GAN $G(z, y)$, an encoder $E_z$ trained on generated pairs
+($\min \mathbb{E}_{z,y}\lVert z - E_z(G(z,y))\rVert^2$, :func:`train_latent_encoder`) and an encoder $E_y$
+trained on real labelled images (:func:`train_attribute_encoder`). Editing = encode, change $y$, decode
+(:func:`flip`). Attributes are groups of one-hot codes (:class:`AttributeGroups`).
+
+Images are in [-1, 1] (the generator's range) unless a function says otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoints, checks, evaluation, train
+
+Decoder = Callable[[torch.Tensor], torch.Tensor]
+
+
+# ----------------------------------------------------------------------------------------
+# Attributes as groups of one-hot codes
+# ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AttributeGroups:
+    """Named groups of mutually exclusive attribute values, concatenated into one vector y.
+
+    ``AttributeGroups({"skin tone": ["yellow", "1-2", "3", "4", "5", "6"], "gender": ["none", "man", "woman"]})``
+    gives y of size 9: one-hot tone then one-hot gender (CelebA's binary attributes are groups of size 2).
+    """
+
+    groups: Mapping[str, Sequence[str]]
+
+    @property
+    def dim(self) -> int:
+        return sum(len(v) for v in self.groups.values())
+
+    def slice(self, name: str) -> slice:
+        """The columns of group ``name`` in y."""
+        checks.one_of(name, "attribute group", self.groups)
+        start = 0
+        for k, v in self.groups.items():
+            if k == name:
+                return slice(start, start + len(v))
+            start += len(v)
+        raise AssertionError
+
+    def encode(self, **indices: torch.Tensor) -> torch.Tensor:
+        """Integer values per group (each (B,)) -> y (B, dim) one-hot per group."""
+        missing = sorted(set(self.groups) - set(indices))
+        if missing:
+            raise ValueError(f"give a value for every group; missing {missing}")
+        parts = []
+        for k, v in self.groups.items():
+            idx = torch.as_tensor(indices[k]).long()
+            checks.ndim(idx, k, 1, "(B,) integer values")
+            if len(idx) and (int(idx.min()) < 0 or int(idx.max()) >= len(v)):
+                raise ValueError(f"{k} values must lie in [0, {len(v)}), got [{int(idx.min())}, {int(idx.max())}]")
+            parts.append(F.one_hot(idx, len(v)).float())
+        return torch.cat(parts, 1)
+
+    def decode(self, y_or_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """y (B, dim) or logits -> {group: (B,) argmax value}."""
+        checks.ndim(y_or_logits, "y", 2, f"(B, {self.dim})")
+        if y_or_logits.shape[1] != self.dim:
+            raise ValueError(f"y must have {self.dim} columns ({list(self.groups)}), got {y_or_logits.shape[1]}")
+        return {k: y_or_logits[:, self.slice(k)].argmax(1) for k in self.groups}
+
+    def hard(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (B, dim) -> one-hot y (B, dim): the most likely value of every group (E_y's attributes)."""
+        return self.encode(**self.decode(logits))
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Sum over groups of the cross-entropy between logits (B, dim) and one-hot targets y (B, dim).
+
+        Reference: IcGAN (arXiv:1611.06355, Sec. 3.2) trains E_y with an L2 loss on binary attributes; for
+        one-hot groups the cross-entropy is the usual choice.
+        """
+        target = self.decode(y)
+        return sum(F.cross_entropy(logits[:, self.slice(k)], target[k]) for k in self.groups)
+
+    def accuracy(self, logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """Fraction of rows whose argmax matches y, per group."""
+        p, t = self.decode(logits), self.decode(y)
+        return {k: float((p[k] == t[k]).float().mean()) for k in self.groups}
+
+
+SKIN_TONES = ("yellow", "light", "medium-light", "medium", "medium-dark", "dark")
+GENDERS = ("none", "man", "woman")
+EMOJI_GROUPS = AttributeGroups({"skin tone": SKIN_TONES, "gender": GENDERS})
+HEADS = ("person", "person-role", "person-gesture", "person-fantasy")   # emoji subcategories drawn as heads
+
+
+def emoji_people(split: str = "train", image_size: int = 32, subcategories: Sequence[str] | None = HEADS
+                 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Emoji of the "People & Body" category with one skin tone, and their attribute vectors (the CelebA stand-in).
+
+    Args:
+        split: ``train`` or ``test`` (the emoji split: whole base emoji are held out, with all their tones).
+        image_size: side in pixels.
+        subcategories: keep only these emoji subcategories (default :data:`HEADS`: faces and heads, the
+            closest to CelebA's aligned faces); None keeps all (hands, sports, families, ...).
+
+    Returns:
+        x (N, 3, S, S) in [0, 1]; y (N, 9) = one-hot skin tone (:data:`SKIN_TONES`) + one-hot gender
+        (:data:`GENDERS`), i.e. :data:`EMOJI_GROUPS`; the emoji names.
+    """
+    from . import data
+
+    checks.one_of(split, "split", ("train", "test"))
+    ds = data.load("emoji-twitter", split=split, image_size=image_size)
+    tone = ds.attrs["skin_tone"]
+    sub = ds.attrs["subcategory"]
+    idx = [i for i, (c, t) in enumerate(zip(ds.attrs["category"], tone.tolist()))
+           if c == "People & Body" and t >= 0 and (subcategories is None or sub[i] in subcategories)]
+    gender = torch.tensor([GENDERS.index(ds.attrs["gender"][i] or "none") for i in idx])
+    y = EMOJI_GROUPS.encode(**{"skin tone": tone[idx], "gender": gender})
+    return ds.x[idx], y, [ds.attrs["name"][i] for i in idx]
+
+
+def flip(y: torch.Tensor, groups: AttributeGroups, name: str, value: int | torch.Tensor) -> torch.Tensor:
+    """Set group ``name`` of every row of y (B, dim) to ``value`` (an int or (B,) ints): IcGAN's edit of y.
+
+    Returns:
+        A new (B, dim) tensor; the other groups are unchanged.
+    """
+    checks.ndim(y, "y", 2, f"(B, {groups.dim})")
+    sl = groups.slice(name)
+    k = sl.stop - sl.start
+    v = torch.as_tensor(value).long().expand(len(y)) if torch.as_tensor(value).ndim == 0 else torch.as_tensor(value)
+    if int(v.min()) < 0 or int(v.max()) >= k:
+        raise ValueError(f"{name} has {k} values; got {v.tolist()[:5]}")
+    out = y.clone()
+    out[:, sl] = F.one_hot(v.long(), k).to(y)
+    return out
+
+
+def sampler_from(y: torch.Tensor) -> Callable[[int], torch.Tensor]:
+    """``sample(n)``: n attribute vectors drawn (with replacement) from the data's y (N, dim): the fakes' y."""
+    checks.ndim(y, "y", 2, "(N, dim)")
+    y = y.clone()
+    return lambda n: y[torch.randint(len(y), (n,))]
+
+
+# ----------------------------------------------------------------------------------------
+# IcGAN encoders
+# ----------------------------------------------------------------------------------------
+def latent_encoder_loss(encoder: nn.Module, generator: nn.Module, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    r"""IcGAN's $\mathcal{L}_{ez} = \mathbb{E}_{z, y}\lVert z - E_z(G(z, y))\rVert_2^2$ on one generated batch.
+
+    G is used as a fixed data source (no gradient into it); the loss is the mean over the batch of the
+    squared error summed over the latent dimensions divided by ``latent_dim`` (i.e. ``F.mse_loss``).
+
+    Args:
+        encoder: E_z, x (B, C, H, W) -> (B, latent_dim).
+        generator: G(z, y).
+        z: (B, latent_dim) latents.
+        y: (B, dim) attributes.
+
+    Reference:
+        Perarnau et al., "Invertible Conditional GANs for image editing", arXiv:1611.06355, Eq. (3).
+    """
+    with torch.no_grad():
+        x = generator(z, y)
+    return F.mse_loss(encoder(x), z)
+
+
+def train_latent_encoder(name: str, encoder: nn.Module, generator: nn.Module, sample_y: Callable[[int], torch.Tensor],
+                         latent_dim: int, num_steps: int, batch_size: int = 64, lr: float = 2e-4) -> dict[str, list[float]]:
+    """Train E_z on pairs (G(z, y), z) drawn fresh at every step (cached under checkpoint ``name``).
+
+    Args:
+        name: checkpoint name (e.g. ``"18-icgan-ez"``).
+        encoder: E_z.
+        generator: the trained G(z, y) (put in eval mode, not changed).
+        sample_y: ``sample_y(n)`` -> (n, dim) attributes (:func:`sampler_from`).
+        latent_dim: size of z.
+        num_steps, batch_size, lr: optimisation (Adam, beta1 = 0.5).
+
+    Returns:
+        The history (``loss`` per step).
+    """
+    checks.positive_int(num_steps, "num_steps")
+    generator.eval().requires_grad_(False)
+    dev = next(generator.parameters()).device
+
+    def train_fn(ckpt: checkpoints.Checkpoint) -> None:
+        opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
+        ckpt.attach(opt=opt)
+        encoder.train()
+
+        def step(_: object, i: int) -> dict[str, torch.Tensor]:
+            z = torch.randn(batch_size, latent_dim, device=dev)
+            loss = latent_encoder_loss(encoder, generator, z, sample_y(batch_size).to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+
+        train.fit(step, [None], num_steps=num_steps, ckpt=ckpt, desc="E_z")
+
+    hist = checkpoints.load_or_train(name, {"encoder": encoder}, train_fn)
+    encoder.eval()
+    return hist
+
+
+def train_attribute_encoder(name: str, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor, groups: AttributeGroups,
+                            num_steps: int, batch_size: int = 64, lr: float = 2e-4, flip_lr: bool = True
+                            ) -> dict[str, list[float]]:
+    """Train E_y on real labelled images x (N, C, H, W) in [-1, 1] with attributes y (N, dim).
+
+    Args:
+        name: checkpoint name.
+        encoder: E_y, x -> (B, dim) logits.
+        x, y: training images and their attribute vectors.
+        groups: the attribute groups (the loss is :meth:`AttributeGroups.loss`).
+        num_steps, batch_size, lr: optimisation (Adam, beta1 = 0.5).
+        flip_lr: random horizontal flips (augmentation; attributes do not change under a mirror).
+
+    Returns:
+        The history (``loss`` per step).
+    """
+    checks.image_batch(x, "x")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} rows")
+    g = torch.Generator().manual_seed(0)
+
+    def train_fn(ckpt: checkpoints.Checkpoint) -> None:
+        opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
+        ckpt.attach(opt=opt)
+        encoder.train()
+
+        def step(_: object, i: int) -> dict[str, torch.Tensor]:
+            idx = torch.randint(len(x), (batch_size,), generator=g)
+            xb, yb = x[idx], y[idx]
+            if flip_lr:
+                xb = torch.where(torch.rand(len(xb), 1, 1, 1, generator=g) < 0.5, xb.flip(-1), xb)
+            loss = groups.loss(encoder(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+
+        train.fit(step, [None], num_steps=num_steps, ckpt=ckpt, desc="E_y")
+
+    hist = checkpoints.load_or_train(name, {"encoder": encoder}, train_fn)
+    encoder.eval()
+    return hist
+
+
+def icgan_decoder(generator: nn.Module, latent_dim: int) -> Decoder:
+    """The conditional G as a function of one code w = [z, y] (B, latent_dim + dim) -> images: what is inverted."""
+    checks.positive_int(latent_dim, "latent_dim")
+    return lambda w: generator(w[:, :latent_dim], w[:, latent_dim:])
+
+
+def icgan_encoder(encoder_z: nn.Module, encoder_y: nn.Module, groups: AttributeGroups
+                  ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """IcGAN's encoder x -> w = [E_z(x), one-hot argmax of E_y(x)] (B, latent_dim + dim).
+
+    Reference: Perarnau et al. 2016, arXiv:1611.06355, Fig. 1 (E_z and E_y side by side; y thresholded).
+    """
+    return lambda x: torch.cat([encoder_z(x), groups.hard(encoder_y(x)).to(x)], 1)
+
+
+# ----------------------------------------------------------------------------------------
+# Inversion: optimisation, encoder, hybrid
+# ----------------------------------------------------------------------------------------
+@dataclass
+class Inversion:
+    """What an inversion method returns.
+
+    Attributes:
+        codes: (B, d) the codes w found.
+        images: (B, C, H, W) G(w) in [-1, 1] (detached).
+        seconds: wall time of the whole batch.
+        losses: the mean objective after each optimisation step (empty for the encoder).
+    """
+
+    codes: torch.Tensor
+    images: torch.Tensor
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+    def mse(self, x: torch.Tensor) -> float:
+        """Mean squared error to x (B, C, H, W) in [-1, 1], measured in [0, 1] units."""
+        return float(F.mse_loss((self.images + 1) / 2, (x.to(self.images) + 1) / 2))
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""Per-image mean squared error $\frac{1}{CHW}\lVert \hat x - x\rVert_2^2$, summed over the batch.
+
+    Summing (not averaging) over the batch keeps every image's gradient independent of the batch size,
+    so a batch of projections behaves like separate runs.
+    """
+    return (x_hat - x).pow(2).flatten(1).mean(1).sum()
+
+
+def optimise(decode: Decoder, x: torch.Tensor, w_init: torch.Tensor, num_steps: int, lr: float = 0.05,
+             forward_op: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             prior_weight: float = 0.0) -> Inversion:
+    r"""Optimisation-based inversion: Adam on w to minimise $\lVert A(G(w)) - x\rVert^2 + \lambda\lVert w\rVert^2$.
+
+    Args:
+        decode: w (B, d) -> images (B, C, H, W) in [-1, 1]; G in eval mode.
+        x: (B, C', H, W) target images in [-1, 1] (already degraded if ``forward_op`` is given).
+        w_init: (B, d) starting codes (zeros / random for pure optimisation, E(x) for the hybrid).
+        num_steps: Adam steps (>= 1).
+        lr: Adam learning rate.
+        forward_op: A, a differentiable degradation applied to G(w) before the comparison (rephotography);
+            None: identity.
+        prior_weight: lambda of a small ridge term keeping w near the prior's typical set.
+
+    Returns:
+        :class:`Inversion` (images are the clean G(w), not A(G(w))).
+
+    Reference:
+        Zhu et al., "Generative Visual Manipulation on the Natural Image Manifold", ECCV 2016, arXiv:1609.03552,
+        Eq. (1)-(2); Xia et al., "GAN Inversion: A Survey", TPAMI 2022, arXiv:2101.05278, Sec. 3.2.
+    """
+    checks.image_batch(x, "x")
+    checks.ndim(w_init, "w_init", 2, "(B, d)")
+    checks.positive_int(num_steps, "num_steps")
+    if len(w_init) != len(x):
+        raise ValueError(f"w_init has {len(w_init)} rows but x has {len(x)} images: one code per image")
+    op = forward_op or (lambda t: t)
+    t0 = time.perf_counter()
+    w = w_init.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    losses = []
+    for _ in range(num_steps):
+        loss = reconstruction_loss(op(decode(w)), x)
+        if prior_weight:
+            loss = loss + prior_weight * w.pow(2).mean(1).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()) / len(x))
+    with torch.no_grad():
+        images = decode(w)
+    return Inversion(w.detach(), images, time.perf_counter() - t0, losses)
+
+
+@torch.no_grad()
+def encode(decode: Decoder, encoder: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Inversion:
+    """Learning-based inversion: w = E(x), one forward pass (plus decoding, timed together).
+
+    Args:
+        decode: w -> images.
+        encoder: x (B, C, H, W) in [-1, 1] -> w (B, d).
+        x: target images in [-1, 1].
+
+    Reference:
+        Perarnau et al. 2016 (IcGAN encoders); Xia et al. 2022, arXiv:2101.05278, Sec. 3.1.
+    """
+    checks.image_batch(x, "x")
+    t0 = time.perf_counter()
+    w = encoder(x)
+    images = decode(w)
+    return Inversion(w, images, time.perf_counter() - t0)
+
+
+def hybrid(decode: Decoder, encoder: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, num_steps: int,
+           lr: float = 0.05, forward_op: Callable[[torch.Tensor], torch.Tensor] | None = None,
+           prior_weight: float = 0.0, x_encoder: torch.Tensor | None = None) -> Inversion:
+    """Hybrid inversion: start the optimisation at the encoder's code w0 = E(x) (time includes the encoder).
+
+    Args:
+        decode, x, num_steps, lr, forward_op, prior_weight: as :func:`optimise`.
+        encoder: x -> w.
+        x_encoder: what the encoder sees (default x); e.g. the degraded photo when rephotographing.
+
+    Reference:
+        Zhu et al. 2016, arXiv:1609.03552, Sec. 3.1 ("hybrid method": a predictive network for the
+        initial guess, then optimisation); Xia et al. 2022, Sec. 3.3.
+    """
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        w0 = encoder(x if x_encoder is None else x_encoder)
+    t_enc = time.perf_counter() - t0
+    out = optimise(decode, x, w0, num_steps, lr, forward_op, prior_weight)
+    out.seconds += t_enc
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Degradations for rephotography
+# ----------------------------------------------------------------------------------------
+DEGRADATIONS = ("blur", "noise", "grayscale")
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _gray3(x: torch.Tensor) -> torch.Tensor:
+    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+
+
+def forward_operator(kind: str, amount: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The differentiable operator A of a degradation (used inside the projection's loss).
+
+    ``blur``: Gaussian blur with sigma = ``amount`` pixels; ``noise``: identity (the noise is not modelled,
+    the generator's manifold removes it); ``grayscale``: BT.601 luma repeated to 3 channels. All three are
+    linear with weights summing to 1, so they work on [-1, 1] images as on [0, 1] ones.
+    """
+    checks.one_of(kind, "degradation", DEGRADATIONS)
+    if kind == "blur":
+        if not amount > 0:
+            raise ValueError(f"blur needs sigma > 0, got {amount}")
+        return lambda x: evaluation.degrade(x, "blur", amount)
+    if kind == "grayscale":
+        return _gray3
+    return lambda x: x
+
+
+def degrade(x: torch.Tensor, kind: str, amount: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """A degraded observation of images x (B, 3, H, W) in [-1, 1]: A(x), plus Gaussian noise for ``noise``.
+
+    Args:
+        x: clean images in [-1, 1].
+        kind: ``blur`` (sigma = amount px), ``noise`` (std = amount in [0, 1] units, i.e. 2 * amount in
+            [-1, 1] units; clipped), ``grayscale``.
+        amount: strength.
+        seed: noise seed.
+
+    Returns:
+        (B, 3, H, W) in [-1, 1].
+    """
+    checks.image_batch(x, "x", channels=3)
+    y = forward_operator(kind, amount if kind == "blur" else 1.0)(x)
+    if kind == "noise":
+        if amount < 0:
+            raise ValueError(f"noise std must be >= 0, got {amount}")
+        g = torch.Generator().manual_seed(seed)
+        y = (y + 2 * amount * torch.randn(y.shape, generator=g).to(y)).clamp(-1, 1)
+    return y
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1] (clamped), for PSNR/SSIM and display."""
+    return ((x + 1) / 2).clamp(0, 1)

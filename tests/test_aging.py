@@ -1,0 +1,135 @@
+"""Tests of course_lib.aging (CAAE terms through the engine, AE//GAN, blur/noise measures, emoji faces)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib import aging, evaluation, gan, losses
+from course_lib.nets import editing
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return aging.emoji_faces("train", image_size=32)
+
+
+@pytest.fixture(scope="module")
+def test_faces():
+    return aging.emoji_faces("test", image_size=32)
+
+
+def test_emoji_faces_split_and_ages(faces, test_faces):
+    test = test_faces
+    assert faces.x.shape[1:] == (3, 32, 32) and faces.x.min() >= 0 and faces.x.max() <= 1
+    assert torch.bincount(faces.age, minlength=4).min() > 0          # every age group present
+    assert not any("medium skin tone" in n and "-" not in n.split(":")[1] for n in faces.names if ":" in n)
+    assert all("medium skin tone" in n for n in test.names)
+    assert len(aging.emoji_faces("train", styles=("twitter",))) * 2 == len(faces)
+    with pytest.raises(ValueError, match="styles"):
+        aging.emoji_faces("train", styles=("apple",))
+
+
+def test_age_pairs_are_same_tone_and_style(test_faces):
+    test = test_faces
+    pairs = aging.age_pairs(test)
+    assert len(pairs) > 0
+    for i, j, a in pairs:
+        assert test.age[j] == a and test.age[i] == aging.AGES.index("adult")
+        assert test.names[i][-9:] == test.names[j][-9:]               # same style suffix
+    names = {(test.names[i].split(":")[0], test.names[j].split(":")[0]) for i, j, _ in pairs}
+    assert ("man", "older man") in names and ("woman", "girl") in names
+
+
+def test_balanced_loader_balances_ages(faces):
+    loader = aging.balanced_loader(faces, 32, num_samples=3200)
+    counts = torch.zeros(4)
+    for x, x_in, l in loader:
+        assert torch.equal(x, x_in) and x.min() >= -1
+        counts += l.sum(0)
+    frac = counts / counts.sum()
+    assert (frac - 0.25).abs().max() < 0.05                          # raw data: ~75% adults
+
+
+def test_detail_ratio_blur_below_noise_above(faces):
+    x = faces.x[:64]
+    assert aging.detail_ratio(x, x) == pytest.approx(1.0)
+    assert aging.detail_ratio(evaluation.degrade(x, "blur", 1.0), x) < 0.7
+    assert aging.detail_ratio(evaluation.degrade(x, "noise", 0.1), x) > 1.3
+    q = aging.quality(x, x)
+    assert q["L1"] == 0 and q["detail ratio"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no high-frequency"):
+        aging.detail_ratio(x, torch.full_like(x, 0.5))
+
+
+def test_terms_and_scaled_loss():
+    x = torch.rand(4, 3, 8, 8)
+    b = gan.Batch(x_real=x, x_fake=x.flip(-1))
+    torch.testing.assert_close(aging.tv_term(b), losses.total_variation(x.flip(-1)))
+    s = torch.randn(5)
+    torch.testing.assert_close(aging.scaled_g_loss(0.1)(s), 0.1 * losses.nonsaturating_g_loss(s))
+    assert float(aging.scaled_g_loss(0.0)(s)) == 0.0
+    with pytest.raises(ValueError, match=">= 0"):
+        aging.scaled_g_loss(-1)
+    z = aging.uniform_prior(1000, 3)
+    assert z.min() >= -1 and z.max() <= 1 and abs(float(z.mean())) < 0.05
+
+
+def test_prior_terms_need_the_encoded_batch():
+    gen, disc = aging.build(latent_dim=6, width=8)
+    b = gan.Batch(x_real=torch.zeros(4, 3, 32, 32), x_fake=torch.zeros(4, 3, 32, 32))
+    with pytest.raises(RuntimeError, match="has not encoded this batch"):
+        aging.prior_d_term(gen, disc)(b)
+    gen(torch.zeros(4, 3, 32, 32), torch.eye(4))
+    assert aging.prior_d_term(gen, disc)(b).ndim == 0
+    g = aging.prior_g_term(gen, disc)(b)
+    g.backward()
+    assert gen.encoder.head.weight.grad is not None                  # E is pushed towards the prior
+
+
+def test_decoupled_adversarial_gradient_skips_the_autoencoder():
+    torch.manual_seed(0)
+    gen, _ = aging.build(latent_dim=6, width=8, decoupled=True)
+    x = torch.rand(4, 3, 32, 32) * 2 - 1
+    out = gen(x, torch.eye(4))
+    out.sum().backward()                                             # stands for the adversarial loss
+    assert all(p.grad is None for p in gen.encoder.parameters())
+    assert all(p.grad is None for p in gen.generator.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in gen.residual.parameters())
+    gen.zero_grad()
+    gen(x, torch.eye(4))
+    (gen.last_ae - x).abs().mean().backward()                        # the reconstruction loss
+    assert all(p.grad is None for p in gen.residual.parameters())
+    assert gen.encoder.head.weight.grad is not None
+
+
+def test_caae_trains_through_the_engine(faces, test_faces, ckpt_dir):
+    torch.manual_seed(0)
+    small = aging.Faces(faces.x[::10], faces.age[::10], faces.names[::10])
+    run = aging.train("t-caae", small, num_steps=40, gan_weight=0.01, batch_size=16, latent_dim=8, width=8,
+                      rec_weight=1.0, lr=1e-3)
+    h = run.history
+    for k in ("d_loss", "g_rec", "g_tv", "g_prior", "d_prior"):
+        assert k in h and len(h[k]) > 0
+    assert h["g_rec"][-1] < h["g_rec"][0]
+    gen = run.trainer.generator
+    p = aging.progression(gen, small.x[:3])
+    assert p.shape == (4, 3, 3, 32, 32) and p.min() >= 0 and p.max() <= 1
+    assert not torch.allclose(p[0], p[3])                           # the age label changes the output
+    r = aging.reconstruct(gen, small.x[:3], small.age[:3])
+    assert r.shape == (3, 3, 32, 32)
+    rows = aging.strip_rows(small.x[:3], p)
+    assert list(rows) == ["input", *aging.AGES]
+    t = aging.age_transfer(gen, test_faces, aging.age_pairs(test_faces))
+    assert set(t) == {"CAAE", "unchanged"} and 0 < t["unchanged"] < 1
+
+
+def test_build_decoupled_progression_adds_residual():
+    gen, _ = aging.build(latent_dim=6, width=8, decoupled=True)
+    gen.eval()
+    x = torch.rand(2, 3, 32, 32)
+    p = aging.progression(gen, x)
+    with torch.no_grad():
+        direct = (gen(x * 2 - 1, torch.eye(4)[[2, 2]]) + 1) / 2
+    torch.testing.assert_close(p[2], direct.clamp(0, 1))
+    assert isinstance(gen, editing.DecoupledCAAE)
