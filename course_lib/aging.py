@@ -86,7 +86,7 @@ def emoji_faces(split: str = "train", image_size: int = 32, styles: Sequence[str
         split: ``train`` or ``test``.
         image_size: side in pixels.
         styles: drawing styles (``twitter``; ``google`` comes from the emoji set's paired images).
-        held_out_tone: skin tone 1..5 kept for the test split (0 is the default yellow).
+        held_out_tone: skin tone 0..5 kept for the test split (0 is the default yellow; default 3, "medium").
 
     Returns:
         :class:`Faces` with images in [0, 1]; names end with the style, e.g. ``"man: medium skin tone (google)"``.
@@ -142,8 +142,10 @@ def balanced_loader(faces: Faces, batch_size: int, num_samples: int | None = Non
     """
     checks.positive_int(batch_size, "batch_size")
     counts = torch.bincount(faces.age, minlength=len(AGES)).float()
-    if (counts[faces.age] == 0).any():
-        raise ValueError("an age group is empty")
+    if len(counts) != len(AGES) or (counts == 0).any():
+        empty = [a for a, c in zip(AGES, counts.tolist()) if c == 0]
+        raise ValueError(f"every age group {AGES} needs at least one face; empty: {empty}, "
+                         f"counts {counts.long().tolist()}")
     weights = 1.0 / counts[faces.age]
     g = torch.Generator().manual_seed(seed)
     sampler = WeightedRandomSampler(weights, num_samples or len(faces), replacement=True, generator=g)
@@ -307,7 +309,12 @@ def age_transfer(gen: editing.CAAE, faces: Faces, pairs: Sequence[tuple[int, int
 def reconstruct(gen: editing.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
     """G(E(x), l) for images x (B, 3, S, S) in [0, 1] with their own ages (B,) -> (B, 3, S, S) in [0, 1]."""
     checks.image_batch(x, "x", channels=3, lo=0, hi=1)
-    return ((gen(x * 2 - 1, F.one_hot(age, len(AGES)).float().to(x)) + 1) / 2).clamp(0, 1)
+    if age.shape != (len(x),):
+        raise ValueError(f"age must be (B={len(x)},) age-group indices, got shape {tuple(age.shape)}")
+    dev = next(gen.parameters()).device                 # the net may live on the GPU, x on the CPU
+    xd = x.to(dev)
+    out = gen(xd * 2 - 1, F.one_hot(age.to(dev).long(), len(AGES)).float().to(xd))
+    return ((out + 1) / 2).clamp(0, 1).to(x.device)
 
 
 @torch.no_grad()
@@ -319,14 +326,15 @@ def progression(gen: editing.CAAE, x: torch.Tensor) -> torch.Tensor:
     Reference: Zhang et al. 2017, Sec. 3.4 (age progression / regression at test time).
     """
     checks.image_batch(x, "x", channels=3, lo=0, hi=1)
-    z = gen.encode(x * 2 - 1)
+    dev = next(gen.parameters()).device                 # the net may live on the GPU, x on the CPU
+    z = gen.encode(x.to(dev) * 2 - 1)
     out = []
     for k in range(len(AGES)):
-        l = F.one_hot(torch.full((len(x),), k, dtype=torch.long), len(AGES)).float().to(x)
+        l = F.one_hot(torch.full((len(x),), k, dtype=torch.long, device=dev), len(AGES)).float().to(z)
         x_k = gen.decode(z, l)
         if isinstance(gen, editing.DecoupledCAAE):
             x_k = (x_k + gen.residual_scale * gen.residual(z, l)).clamp(-1, 1)
-        out.append(((x_k + 1) / 2).clamp(0, 1))
+        out.append(((x_k + 1) / 2).clamp(0, 1).to(x.device))
     return torch.stack(out)
 
 

@@ -144,8 +144,10 @@ def random_strokes(n: int, size: int, strokes: int = 3, width: float = 3.0, leng
     pts = vertices[:, :, :-1, None] + t * (vertices[:, :, 1:, None] - vertices[:, :, :-1, None])
     pts = pts.reshape(n, -1, 2)                                                         # (n, P, 2) (row, col)
     grid = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"), -1).float()
-    d2 = ((grid.view(1, 1, size * size, 2) - pts[:, :, None]) ** 2).sum(-1)          # (n, P, size^2)
-    m = (d2.min(1).values <= (width / 2) ** 2).view(n, 1, size, size)
+    chunk = max(1, 2 ** 22 // (pts.shape[1] * size * size))                       # bound the (n, P, size^2) buffer
+    d2 = torch.cat([((grid.view(1, 1, size * size, 2) - pts[i:i + chunk, :, None]) ** 2).sum(-1).min(1).values
+                    for i in range(0, n, chunk)])                                  # (n, size^2) squared distances
+    m = (d2 <= (width / 2) ** 2).view(n, 1, size, size)
     return m.float()
 
 
@@ -168,7 +170,7 @@ def _check_mask(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if mask.shape[1] != 1 or tuple(mask.shape[-2:]) != tuple(x.shape[-2:]) or len(mask) not in (1, len(x)):
         raise ValueError(f"mask must have shape (B, 1, H, W) or (1, 1, H, W) matching the images "
                          f"{tuple(x.shape)}, got {tuple(mask.shape)}")
-    return mask.to(x.dtype)
+    return mask.to(device=x.device, dtype=x.dtype)
 
 
 def masked_input(x: torch.Tensor, mask: torch.Tensor, fill: float = 0.0) -> torch.Tensor:
@@ -342,6 +344,8 @@ def crop(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
 def centre_crop(x: torch.Tensor, hole: int) -> torch.Tensor:
     """The central hole x hole square of (B, C, S, S) images (what Pathak's discriminator sees)."""
     checks.image_batch(x, "x")
+    if x.shape[-2] != x.shape[-1]:
+        raise ValueError(f"centre_crop expects square images, got {tuple(x.shape[-2:])}")
     _check_hole(x.shape[-1], hole)
     a = (x.shape[-1] - hole) // 2
     return x[..., a:a + hole, a:a + hole]
@@ -392,7 +396,7 @@ def biharmonic(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     out = []
     for xi, mi in zip(x.detach().cpu().numpy(), m.cpu().numpy()):
         out.append(inpaint_biharmonic(np.moveaxis(xi, 0, -1), mi[0], channel_axis=-1))
-    return torch.from_numpy(np.moveaxis(np.stack(out), -1, 1)).float().clamp(0, 1)
+    return torch.from_numpy(np.moveaxis(np.stack(out), -1, 1)).float().clamp(0, 1).to(x.device)
 
 
 def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:

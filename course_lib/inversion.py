@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, checks, evaluation, train
+from . import checkpoints, checks, evaluation, train, translation
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -198,8 +198,10 @@ def train_latent_encoder(name: str, encoder: nn.Module, generator: nn.Module, sa
         The history (``loss`` per step).
     """
     checks.positive_int(num_steps, "num_steps")
+    checks.positive_int(batch_size, "batch_size")
     generator.eval().requires_grad_(False)
     dev = next(generator.parameters()).device
+    encoder.to(dev)                                  # E_z trains where G generates (CUDA-safe)
 
     def train_fn(ckpt: checkpoints.Checkpoint) -> None:
         opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -238,9 +240,16 @@ def train_attribute_encoder(name: str, encoder: nn.Module, x: torch.Tensor, y: t
         The history (``loss`` per step).
     """
     checks.image_batch(x, "x")
+    checks.ndim(y, "y", 2, f"(N, {groups.dim})")
+    checks.positive_int(num_steps, "num_steps")
+    checks.positive_int(batch_size, "batch_size")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y has {len(y)} rows")
+    if y.shape[1] != groups.dim:
+        raise ValueError(f"y must have {groups.dim} columns ({list(groups.groups)}), got {y.shape[1]}")
     g = torch.Generator().manual_seed(0)
+    dev = next(encoder.parameters()).device
+    x, y = x.to(dev), y.to(dev)                      # train where the encoder lives (CUDA-safe)
 
     def train_fn(ckpt: checkpoints.Checkpoint) -> None:
         opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
@@ -248,10 +257,11 @@ def train_attribute_encoder(name: str, encoder: nn.Module, x: torch.Tensor, y: t
         encoder.train()
 
         def step(_: object, i: int) -> dict[str, torch.Tensor]:
-            idx = torch.randint(len(x), (batch_size,), generator=g)
+            idx = torch.randint(len(x), (batch_size,), generator=g).to(dev)
             xb, yb = x[idx], y[idx]
             if flip_lr:
-                xb = torch.where(torch.rand(len(xb), 1, 1, 1, generator=g) < 0.5, xb.flip(-1), xb)
+                mirror = (torch.rand(len(xb), 1, 1, 1, generator=g) < 0.5).to(dev)
+                xb = torch.where(mirror, xb.flip(-1), xb)
             loss = groups.loss(encoder(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -302,6 +312,12 @@ class Inversion:
     def mse(self, x: torch.Tensor) -> float:
         """Mean squared error to x (B, C, H, W) in [-1, 1], measured in [0, 1] units."""
         return float(F.mse_loss((self.images + 1) / 2, (x.to(self.images) + 1) / 2))
+
+
+def _sync(t: torch.Tensor) -> None:
+    """Wait for queued CUDA kernels so that wall times measure the work, not its launch."""
+    if t.is_cuda:
+        torch.cuda.synchronize(t.device)
 
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -355,6 +371,7 @@ def optimise(decode: Decoder, x: torch.Tensor, w_init: torch.Tensor, num_steps: 
         losses.append(float(loss.detach()) / len(x))
     with torch.no_grad():
         images = decode(w)
+    _sync(images)
     return Inversion(w.detach(), images, time.perf_counter() - t0, losses)
 
 
@@ -371,9 +388,11 @@ def encode(decode: Decoder, encoder: Callable[[torch.Tensor], torch.Tensor], x: 
         Perarnau et al. 2016 (IcGAN encoders); Xia et al. 2022, arXiv:2101.05278, Sec. 3.1.
     """
     checks.image_batch(x, "x")
+    _sync(x)
     t0 = time.perf_counter()
     w = encoder(x)
     images = decode(w)
+    _sync(images)
     return Inversion(w, images, time.perf_counter() - t0)
 
 
@@ -391,9 +410,14 @@ def hybrid(decode: Decoder, encoder: Callable[[torch.Tensor], torch.Tensor], x: 
         Zhu et al. 2016, arXiv:1609.03552, Sec. 3.1 ("hybrid method": a predictive network for the
         initial guess, then optimisation); Xia et al. 2022, Sec. 3.3.
     """
+    checks.image_batch(x, "x")
+    if x_encoder is not None and len(x_encoder) != len(x):
+        raise ValueError(f"x_encoder has {len(x_encoder)} images but x has {len(x)}: one encoder input per target")
+    _sync(x)
     t0 = time.perf_counter()
     with torch.no_grad():
         w0 = encoder(x if x_encoder is None else x_encoder)
+    _sync(w0)
     t_enc = time.perf_counter() - t0
     out = optimise(decode, x, w0, num_steps, lr, forward_op, prior_weight)
     out.seconds += t_enc
@@ -404,12 +428,11 @@ def hybrid(decode: Decoder, encoder: Callable[[torch.Tensor], torch.Tensor], x: 
 # Degradations for rephotography
 # ----------------------------------------------------------------------------------------
 DEGRADATIONS = ("blur", "noise", "grayscale")
-_LUMA = (0.299, 0.587, 0.114)
 
 
 def _gray3(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True).expand(-1, 3, -1, -1)
+    """BT.601 luma repeated to 3 channels (``translation.grayscale``; linear, so valid on [-1, 1] too)."""
+    return translation.grayscale(x).expand(-1, 3, -1, -1)
 
 
 def forward_operator(kind: str, amount: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -447,8 +470,7 @@ def degrade(x: torch.Tensor, kind: str, amount: float = 1.0, seed: int = 0) -> t
     if kind == "noise":
         if amount < 0:
             raise ValueError(f"noise std must be >= 0, got {amount}")
-        g = torch.Generator().manual_seed(seed)
-        y = (y + 2 * amount * torch.randn(y.shape, generator=g).to(y)).clamp(-1, 1)
+        y = evaluation.degrade((y + 1) / 2, "noise", amount, seed) * 2 - 1     # std amount in [0, 1] units
     return y
 
 

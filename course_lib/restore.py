@@ -114,7 +114,7 @@ def random_motion_kernel(size: int = 13, seed: int = 0, anxiety: float = 0.005, 
     """A random camera-shake kernel from a random trajectory (Boracchi & Foi 2012, as in DeblurGAN).
 
     A particle moves with a random, slowly changing velocity; shocks (``impulsive``) flip it abruptly,
-    ``anxiety`` scales the Gaussian perturbations. The trajectory is scaled to fit the kernel, sampled up to
+    ``anxiety`` scales the Gaussian perturbations. The trajectory is scaled to fit the kernel, integrated up to
     the ``exposure`` fraction of its length and rasterised with bilinear splatting.
 
     Args:
@@ -122,7 +122,8 @@ def random_motion_kernel(size: int = 13, seed: int = 0, anxiety: float = 0.005, 
         seed: seed of the trajectory.
         anxiety: strength of the random velocity changes.
         impulsive: probability of a shock per step.
-        exposure: fraction in (0, 1] of the trajectory integrated (shorter -> smaller blur).
+        exposure: fraction in (0, 1] of the trajectory integrated: the whole trajectory is scaled to span the
+            kernel, so a shorter exposure gives a shorter blur (1: about ``size`` pixels).
         n_points: trajectory samples.
 
     Returns:
@@ -148,10 +149,10 @@ def random_motion_kernel(size: int = 13, seed: int = 0, anxiety: float = 0.005, 
         v = v + dv / n_points * 10
         v = v / max(np.linalg.norm(v), 1e-8)
         pos[i] = pos[i - 1] + v
-    pos = pos[: max(2, round(exposure * n_points))]
-    pos = pos - (pos.max(0) + pos.min(0)) / 2                     # centre the trajectory
-    extent = float(np.abs(pos).max())
-    scale = ((size - 1) / 2 - 1e-6) / max(extent, 1e-8)
+    full = pos - (pos.max(0) + pos.min(0)) / 2                    # the whole trajectory fits the kernel...
+    scale = ((size - 1) / 2 - 1e-6) / max(float(np.abs(full).max()), 1e-8)
+    pos = pos[: max(2, round(exposure * n_points))]               # ...and the exposure integrates a part of it
+    pos = pos - (pos.max(0) + pos.min(0)) / 2                     # centre that part
     k = _splat(torch.from_numpy(pos * scale), size)
     return (k / k.sum()).float()
 
@@ -222,7 +223,8 @@ def motion_blur_pairs(x: torch.Tensor, size: int = 13, noise: float = 0.0, seed:
         x: (B, C, H, W) sharp images in [0, 1].
         size: kernel side (maximal blur extent).
         noise: std of Gaussian noise added after the blur.
-        seed: kernels use seeds ``seed * 100003 + i``; exposure fractions are drawn in [0.5, 1].
+        seed: kernels use seeds ``seed * 100003 + i``; exposure fractions are drawn in [0.5, 1] (they vary the
+            path's shape; every kernel spans about ``size`` pixels, see :func:`random_motion_kernel`).
 
     Returns:
         (blurred (B, C, H, W) in [0, 1], kernels (B, size, size)).
@@ -244,7 +246,7 @@ def _per_image(x: torch.Tensor, fn) -> torch.Tensor:
     out = []
     for xi in x.detach().cpu().double().numpy():
         out.append(np.asarray(fn(xi), dtype=np.float64))
-    return torch.from_numpy(np.stack(out)).float().clamp(0, 1)
+    return torch.from_numpy(np.stack(out)).float().clamp(0, 1).to(x.device)
 
 
 def estimate_sigma(x: torch.Tensor) -> torch.Tensor:
@@ -252,7 +254,8 @@ def estimate_sigma(x: torch.Tensor) -> torch.Tensor:
     from skimage.restoration import estimate_sigma as est
 
     _unit_images(x)
-    return torch.tensor([float(est(xi, channel_axis=0, average_sigmas=True)) for xi in x.double().numpy()])
+    return torch.tensor([float(est(xi, channel_axis=0, average_sigmas=True))
+                         for xi in x.detach().cpu().double().numpy()])
 
 
 def denoise_tv(x: torch.Tensor, weight: float | None = None) -> torch.Tensor:
@@ -268,6 +271,8 @@ def denoise_tv(x: torch.Tensor, weight: float | None = None) -> torch.Tensor:
     from skimage.restoration import denoise_tv_chambolle
 
     _unit_images(x)
+    if weight is not None and not weight > 0:
+        raise ValueError(f"weight must be > 0 (or None to use the estimated noise std), got {weight}")
     sig = estimate_sigma(x) if weight is None else torch.full((len(x),), float(weight))
     it = iter(sig.tolist())
     return _per_image(x, lambda xi: denoise_tv_chambolle(xi, weight=next(it), channel_axis=0))
@@ -345,8 +350,11 @@ def richardson_lucy(x: torch.Tensor, kernel: torch.Tensor, num_iter: int = 20) -
 
     _unit_images(x)
     checks.positive_int(num_iter, "num_iter")
+    checks.tensor(kernel, "kernel")
     ks = kernel.expand(len(x), -1, -1) if kernel.ndim == 2 else kernel
-    it = iter(ks.double().numpy())
+    if ks.ndim != 3 or len(ks) != len(x) or ks.shape[1] != ks.shape[2]:
+        raise ValueError(f"kernel must be (k, k) or (B={len(x)}, k, k), got {tuple(kernel.shape)}")
+    it = iter(ks.detach().cpu().double().numpy())
 
     def one(xi: np.ndarray) -> np.ndarray:
         k = next(it)
@@ -505,6 +513,9 @@ def exposure_stack(radiance: torch.Tensor, times: tuple[float, ...] = (1.0, 16.0
 def ldr_to_radiance(stack: torch.Tensor, times: torch.Tensor, gamma: float = GAMMA) -> torch.Tensor:
     r"""Per-exposure radiance estimates $H_i = Z_i^{\gamma} / t_i$ (Kalantari's $H_i$), (B, N, C, H, W)."""
     checks.ndim(stack, "stack", 5, "(B, N, C, H, W)")
+    times = torch.as_tensor(times)
+    if times.numel() != stack.shape[1] or not (times > 0).all():
+        raise ValueError(f"need {stack.shape[1]} positive exposure times (one per exposure), got {times.tolist()}")
     return stack.clamp(0, 1) ** gamma / times.to(stack).view(1, -1, 1, 1, 1)
 
 
@@ -526,7 +537,8 @@ def merge_radiance(stack: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         (B, C, H, W) radiance estimate.
 
     Reference:
-        Debevec & Malik 1997, Eq. (6) (with a known response curve).
+        Debevec & Malik 1997, Eq. (6), averaged in the linear domain instead of the log domain (as Kalantari &
+        Ramamoorthi's merge), with the response curve known.
     """
     return (hat_weights(stack) * ldr_to_radiance(stack, times)).sum(1)
 

@@ -59,6 +59,8 @@ def patch_pairs(images: Mapping[str, torch.Tensor], hr_size: int, n: int, scale:
         Ledig et al. 2017, Sec. 3.2 (random 96x96 HR sub-images, LR by bicubic downsampling with r = 4).
     """
     checks.positive_int(hr_size, "hr_size")
+    checks.positive_int(n, "n")
+    checks.positive_int(scale, "scale")
     if hr_size % scale:
         raise ValueError(f"hr_size={hr_size} must be divisible by scale={scale}")
     hr = data.patches(images, hr_size, n, seed=seed, channels=3)
@@ -87,6 +89,7 @@ def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
         (N, 3, size, size) in [0, 1], in the order of ``data.photos(split)``.
     """
     checks.positive_int(size, "size")
+    checks.positive_int(scale, "scale")
     if size % scale:
         raise ValueError(f"size={size} must be divisible by scale={scale}")
     out = []
@@ -104,6 +107,7 @@ def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
 def super_resolve(net: nn.Module, lr: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
     """Run an SR network in eval mode on (B, 3, h, w) LR images -> (B, 3, H, W) clamped to [0, 1]."""
     checks.image_batch(lr, "lr")
+    checks.positive_int(batch_size, "batch_size")
     was = net.training
     net.eval()
     try:
@@ -173,6 +177,8 @@ def srgan_variant(content: Callable[[gan.Batch], torch.Tensor], adv_weight: floa
     Reference:
         Ledig et al. 2017, arXiv:1609.04802, Eq. (3) and Sec. 3.2.
     """
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
     if not adv_weight > 0:
         raise ValueError(f"adv_weight must be > 0, got {adv_weight}")
     if tv_weight < 0:
@@ -194,6 +200,8 @@ _LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 def high_frequency_energy(x: torch.Tensor) -> torch.Tensor:
     """Mean squared Laplacian response per image (energy of the finest details), (B,) for (B, C, H, W)."""
     checks.image_batch(x, "x")
+    if min(x.shape[-2:]) < 3:
+        raise ValueError(f"high_frequency_energy needs H, W >= 3 (a valid 3x3 Laplacian), got {tuple(x.shape[-2:])}")
     k = _LAPLACE.to(x).view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
     lap = F.conv2d(x, k, groups=x.shape[1])            # valid convolution: no border artefacts
     return lap.square().flatten(1).mean(1)
@@ -249,6 +257,9 @@ def similarity(content: torch.Tensor, reference: torch.Tensor, k: int = 3) -> to
     Returns:
         (B, H W, H' W') cosine similarities.
 
+    SRNTT's Eq. (1) normalises only the reference patch; normalising the content patch as well leaves
+    $\arg\max_j s_{ij}$ unchanged and makes $s_{ij}$ (hence the weight map) a cosine in [-1, 1].
+
     Reference:
         Zhang et al. 2019, arXiv:1903.00834, Eq. (1).
     """
@@ -287,6 +298,8 @@ def feature_swap(content: torch.Tensor, reference: torch.Tensor, values: torch.T
     Reference:
         Zhang et al. 2019, arXiv:1903.00834, Eq. (1)-(3) and Sec. 3.3 (weight map).
     """
+    checks.ndim(content, "content", 4, "(B, C, H, W)")
+    checks.ndim(reference, "reference", 4, "(B, C, H', W')")
     checks.ndim(values, "values", 4, "(B, C_v, H', W')")
     if values.shape[0] != reference.shape[0] or values.shape[-2:] != reference.shape[-2:]:
         raise ValueError(f"values must lie on the reference grid (B, C_v, {reference.shape[-2]}, "
@@ -331,7 +344,14 @@ def srntt_swap(lr: torch.Tensor, ref: torch.Tensor, net: nn.Module, layer: str, 
     checks.image_batch(ref, "ref", channels=3)
     if len(lr) != len(ref):
         raise ValueError(f"lr and ref need the same batch size, got {len(lr)} and {len(ref)}")
+    if layer not in net.strides:
+        raise ValueError(f"unknown layer {layer!r}; the feature network has {list(net.strides)}")
+    checks.positive_int(scale, "scale")
+    checks.positive_int(batch_size, "batch_size")
     stride = net.strides[layer]
+    if (lr.shape[-2] * scale) % stride or (lr.shape[-1] * scale) % stride:
+        raise ValueError(f"the pre-SR size {lr.shape[-2] * scale}x{lr.shape[-1] * scale} (LR x scale) must be "
+                         f"divisible by the feature stride {stride}")
     if ref.shape[-1] % (scale * stride) or ref.shape[-2] % (scale * stride):
         raise ValueError(f"reference size {tuple(ref.shape[-2:])} must be divisible by scale * stride = "
                          f"{scale * stride}")
@@ -356,9 +376,10 @@ def reference_crops(images: Mapping[str, torch.Tensor], size: int, n: int, shift
                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """HR patches with a reference each: a shifted overlapping crop of the same photo, or a crop of another one.
 
-    A *good* reference is the crop moved by ``shift * size`` pixels in a random direction (so about
-    ``1 - shift`` of its area shows the same content at full resolution, the rest similar content
-    nearby); a *bad* reference is a random crop of a different photo.
+    A *good* reference is the crop moved by ``shift * size`` pixels in one of the 8 directions (so
+    ``1 - shift`` of its area shows the same content at full resolution for a horizontal or vertical
+    move, ``(1 - shift)^2`` for a diagonal one, the rest similar content nearby); a *bad* reference is
+    a random crop of a different photo.
 
     Args:
         images: name -> (C, H, W) photos in [0, 1]; those smaller than ``size * (1 + 2 shift)`` are skipped

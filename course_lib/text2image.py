@@ -22,7 +22,9 @@ and :func:`mismatch_term` is the wrong-text term, a ``d_term`` of weight 1/2, so
 
 **GAN-INT** (Sec. 4.3): fakes are also generated from interpolated embeddings
 $\beta\,t_1 + (1-\beta)\,t_2$ of two training captions ($\beta = 0.5$), which fill the gaps of the
-text manifold: :func:`interpolated_cond` is the engine's ``sample_cond``.
+text manifold: :func:`interpolated_cond` is the engine's ``sample_cond``. The paper writes Eq. (5) as a
+*generator* term; in the engine the same fakes also enter D's fake term (D is also trained to reject
+interpolated-text fakes), and with ``frac=0.5`` half of each fake batch is interpolated.
 
 **Style encoder** (Sec. 4.4): $S(x)$ is trained to recover z from generated images,
 
@@ -170,6 +172,13 @@ def encode_chars(texts: Sequence[str], max_len: int = 96) -> torch.Tensor:
     return out
 
 
+def _device_of(net: nn.Module) -> torch.device:
+    """The device of a module's first parameter (or buffer); CPU for a module with neither."""
+    for t in (*net.parameters(), *net.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 # ----------------------------------------------------------------------------------------
 # GAN-CLS: the matching-aware discriminator
 # ----------------------------------------------------------------------------------------
@@ -291,6 +300,8 @@ def match_scores(discriminator: nn.Module, x: torch.Tensor, phi: torch.Tensor, s
     Returns:
         (mean sigmoid D(x, h), mean sigmoid D(x, h_hat)).
     """
+    dev = _device_of(discriminator)
+    x, phi = x.to(dev), phi.to(dev)
     was = discriminator.training
     discriminator.eval()
     try:
@@ -410,7 +421,7 @@ def style_loss(z: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
 
 def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_cond: Callable[[int], torch.Tensor],
                         num_steps: int, batch_size: int = 64, lr: float = 2e-4, ckpt: Any = None,
-                        device: torch.device | str = "cpu") -> dict[str, list[float]]:
+                        device: torch.device | str | None = None) -> dict[str, list[float]]:
     """Train S on fresh generated batches (G frozen, in eval mode) to minimise :func:`style_loss`.
 
     Args:
@@ -421,7 +432,7 @@ def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_c
         batch_size: generated images per step.
         lr: Adam learning rate.
         ckpt: a checkpoint from :func:`course_lib.checkpoints.load_or_train` (resumable).
-        device: where to train.
+        device: where to train (default: the generator's device); G and S are moved there.
 
     Returns:
         The history (``loss`` per logged step).
@@ -429,9 +440,14 @@ def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_c
     Reference:
         Reed et al. 2016, Sec. 4.4 and Eq. (6).
     """
+    checks.positive_int(batch_size, "batch_size")
+    device = _device_of(generator) if device is None else torch.device(device)
+    generator.to(device)
+    style_encoder.to(device)
     opt = torch.optim.Adam(style_encoder.parameters(), lr=lr, betas=(0.5, 0.999))
     if ckpt is not None:
         ckpt.attach(opt=opt)
+    g_was_training = generator.training
     generator.eval().requires_grad_(False)
     style_encoder.train()
 
@@ -450,7 +466,7 @@ def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_c
         return {"loss": loss}
 
     hist = train.fit(step_fn, batches(), num_steps=num_steps, ckpt=ckpt, desc="style encoder")
-    generator.requires_grad_(True)
+    generator.requires_grad_(True).train(g_was_training)
     style_encoder.eval()
     return hist
 
@@ -522,12 +538,15 @@ def train_joint_embedding(image_net: nn.Module, text: torch.Tensor, images: torc
     if text_net is not None:
         text_net.train()
     g = torch.Generator().manual_seed(seed)
-    b = min(batch_size, len(images))
+    b = min(checks.positive_int(batch_size, "batch_size"), len(images))
+    dev = _device_of(image_net)
+    if text_net is not None:
+        text_net.to(dev)
 
     def batches():
         while True:
             idx = torch.randperm(len(images), generator=g)[:b]
-            yield images[idx], text[idx]
+            yield images[idx.to(images.device)].to(dev), text[idx.to(text.device)].to(dev)
 
     def step_fn(batch: Any, step: int) -> dict[str, torch.Tensor]:
         x, t = batch
@@ -547,11 +566,15 @@ def train_joint_embedding(image_net: nn.Module, text: torch.Tensor, images: torc
 
 @torch.no_grad()
 def embed(net: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """``net`` on ``inputs`` in eval mode, in batches, without gradients: (N, ...) -> (N, E)."""
+    """``net`` on ``inputs`` in eval mode, in batches, without gradients: (N, ...) -> (N, E) on the CPU.
+
+    The batches are moved to ``net``'s device (as :func:`generate` does); the result comes back to the CPU.
+    """
+    dev = _device_of(net)
     was = net.training
     net.eval()
     try:
-        return torch.cat([net(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+        return torch.cat([net(inputs[i:i + batch_size].to(dev)).cpu() for i in range(0, len(inputs), batch_size)])
     finally:
         net.train(was)
 
@@ -580,6 +603,7 @@ def r_precision(img_emb: torch.Tensor, txt_emb: torch.Tensor, num_candidates: in
     if img_emb.shape != txt_emb.shape:
         raise ValueError(f"img_emb and txt_emb must be aligned, got {tuple(img_emb.shape)} and "
                          f"{tuple(txt_emb.shape)}")
+    txt_emb = txt_emb.to(img_emb.device)
     n = len(img_emb)
     k = min(checks.positive_int(num_candidates, "num_candidates"), n)
     if n < 2:

@@ -133,3 +133,19 @@ def test_build_decoupled_progression_adds_residual():
         direct = (gen(x * 2 - 1, torch.eye(4)[[2, 2]]) + 1) / 2
     torch.testing.assert_close(p[2], direct.clamp(0, 1))
     assert isinstance(gen, editing.DecoupledCAAE)
+
+
+def test_reconstruct_checks_ages():
+    gen, _ = aging.build(latent_dim=6, width=8)
+    gen.eval()
+    x = torch.rand(2, 3, 32, 32)
+    assert aging.reconstruct(gen, x, torch.tensor([0, 3])).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"age must be \(B=2,\)"):
+        aging.reconstruct(gen, x, torch.tensor([0, 1, 2]))
+
+
+def test_balanced_loader_rejects_missing_age(faces):
+    adults = faces.age == aging.AGES.index("adult")
+    only_adults = aging.Faces(faces.x[adults], faces.age[adults], [n for n, a in zip(faces.names, adults) if a])
+    with pytest.raises(ValueError, match="empty: \\['baby', 'child', 'older'\\]"):
+        aging.balanced_loader(only_adults, 8)

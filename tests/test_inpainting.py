@@ -160,6 +160,8 @@ def test_context_encoder_keeps_the_context_and_sees_everything():
         inets.ContextEncoder(4, 3, image_size=32, hole=12)
     with pytest.raises(ValueError, match="built for 32x32"):
         net(torch.zeros(1, 4, 64, 64))
+    with pytest.raises(ValueError, match="square images"):
+        inpainting.centre_crop(torch.zeros(1, 3, 32, 48), 16)
 
 
 def test_composite_and_two_head_discriminator_through_the_engine():

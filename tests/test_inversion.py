@@ -82,11 +82,11 @@ def test_optimise_matches_least_squares_oracle():
 
 
 def test_hybrid_starts_from_encoder_and_improves_on_it():
-    A, dec = _linear_decoder()
+    _, dec = _linear_decoder()
     torch.manual_seed(1)
     w_true = torch.randn(4, 6)
     x = dec(w_true)
-    noisy_encoder = lambda img: w_true + 0.3 * torch.randn(4, 6)      # noqa: E731  a rough encoder
+    noisy_encoder = lambda img: w_true + 0.3 * torch.randn(4, 6)      # a rough encoder
     enc = inversion.encode(dec, noisy_encoder, x)
     hyb = inversion.hybrid(dec, noisy_encoder, x, num_steps=30, lr=0.02)
     opt = inversion.optimise(dec, x, torch.zeros(4, 6), num_steps=30, lr=0.02)
@@ -131,7 +131,7 @@ def test_degrade_noise_statistics_and_blur_smooths():
 
 def test_rephotography_recovers_colour_of_linear_model():
     """Projecting a gray observation through A = gray recovers the colour when the model space is small."""
-    A, dec = _linear_decoder(d=3)
+    _, dec = _linear_decoder(d=3)
     torch.manual_seed(2)
     w_true = torch.randn(2, 3)
     x = dec(w_true)
@@ -205,3 +205,19 @@ def test_attribute_encoder_overfits_small_set(ckpt_dir):
     with torch.no_grad():
         acc = G2.accuracy(E(x), y)
     assert acc["tone"] == 1.0 and acc["gender"] == 1.0
+
+
+def test_encoder_training_and_hybrid_bad_input(ckpt_dir):
+    x = torch.zeros(4, 3, 32, 32)
+    E = editing.Encoder(5, width=8)
+    y = G2.encode(tone=torch.tensor([0, 1, 2, 0]), gender=torch.tensor([0, 1, 1, 0]))
+    with pytest.raises(ValueError, match="3 images but y has 4"):
+        inversion.train_attribute_encoder("t-bad", E, x[:3], y, G2, num_steps=1)
+    with pytest.raises(ValueError, match="5 columns"):
+        inversion.train_attribute_encoder("t-bad", E, x, y[:, :4], G2, num_steps=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        inversion.train_attribute_encoder("t-bad", E, x, y, G2, num_steps=1, batch_size=0)
+    _, dec = _linear_decoder()
+    with pytest.raises(ValueError, match="one encoder input per target"):
+        inversion.hybrid(dec, lambda t: torch.zeros(len(t), 6), torch.zeros(2, 3, 4, 4), 1,
+                         x_encoder=torch.zeros(3, 3, 4, 4))

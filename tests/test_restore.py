@@ -31,6 +31,15 @@ def test_line_kernel_direction():
     assert torch.allclose(restore.line_kernel(5, 1, 30.0)[2, 2], torch.tensor(1.0))   # length 1: identity
 
 
+def test_shorter_exposure_gives_shorter_blur():
+    def extent(k):
+        nz = (k > 1e-6).nonzero()
+        return int((nz.max(0).values - nz.min(0).values).max())
+    for seed in range(5):
+        assert extent(restore.random_motion_kernel(13, seed)) >= 11              # the whole path spans the kernel
+        assert extent(restore.random_motion_kernel(13, seed, exposure=0.2)) < extent(restore.random_motion_kernel(13, seed))
+
+
 def test_blur_of_delta_returns_kernel():
     k = restore.random_motion_kernel(7, 3)
     x = torch.zeros(1, 1, 21, 21)
@@ -101,6 +110,10 @@ def test_classical_bad_input():
         restore.denoise_nlm(torch.rand(1, 3, 16, 16) * 2)
     with pytest.raises(ValueError, match="num_iter"):
         restore.richardson_lucy(torch.rand(1, 1, 16, 16), torch.ones(3, 3) / 9, 0)
+    with pytest.raises(ValueError, match=r"kernel must be \(k, k\) or \(B=2"):
+        restore.richardson_lucy(torch.rand(2, 1, 16, 16), torch.ones(3, 3, 3) / 9)      # 3 kernels for 2 images
+    with pytest.raises(ValueError, match="weight must be > 0"):
+        restore.denoise_tv(torch.rand(1, 1, 16, 16), weight=-0.1)
 
 
 # ----------------------------------------------------------------------------------------- multi-scale
@@ -161,6 +174,8 @@ def test_exposure_stack_and_merge(photo):
     assert torch.allclose(restore.tonemap(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="at least 2"):
         restore.exposure_stack(radiance, (1.0,))
+    with pytest.raises(ValueError, match="need 2 positive exposure times"):
+        restore.merge_radiance(stack, torch.tensor([1.0, 8.0, 64.0]))
 
 
 def test_fusion_weights_sum_to_one(photo):

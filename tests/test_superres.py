@@ -71,6 +71,10 @@ def test_srntt_swap_with_identical_reference_returns_it():
     out = superres.srntt_swap(restoration.downsample(hr, 4), hr, Identity(), "id")
     assert out["pixels"].shape == hr.shape and out["features"].shape == hr.shape
     assert out["weight"].shape == (2, 1, 32, 32)
+    # pre-SR and the blurred reference coincide, so every patch finds itself: the sharp HR comes back
+    assert out["weight"][..., 1:-1, 1:-1].min() > 0.999
+    assert torch.allclose(out["pixels"], hr, atol=1e-4) and torch.allclose(out["features"], hr, atol=1e-4)
+    assert restoration.psnr(out["pre_sr"], hr) < 30          # ... while the pre-SR input is blurred
     with pytest.raises(ValueError, match="same batch size"):
         superres.srntt_swap(restoration.downsample(hr, 4), hr[:1], Identity(), "id")
 
@@ -79,6 +83,20 @@ def test_reference_crops_good_overlap_and_bad_other_photo():
     photos = data.photos("train")
     hr, ref, good = superres.reference_crops(photos, 32, 40, shift=0.5, seed=1)
     assert hr.shape == ref.shape == (40, 3, 32, 32) and good.any() and (~good).any()
+
+    def overlaps(h, r, off=16):                        # ref = the crop moved by (di, dj), di, dj in {-off, 0, off}
+        for di in (-off, 0, off):
+            for dj in (-off, 0, off):
+                if (di, dj) == (0, 0):
+                    continue
+                a = h[:, max(di, 0):32 + min(di, 0), max(dj, 0):32 + min(dj, 0)]
+                b = r[:, max(-di, 0):32 + min(-di, 0), max(-dj, 0):32 + min(-dj, 0)]
+                if torch.equal(a, b):
+                    return True
+        return False
+
+    assert all(overlaps(hr[t], ref[t]) for t in range(40) if good[t])
+    assert not any(overlaps(hr[t], ref[t]) for t in range(40) if not good[t])
     with pytest.raises(ValueError, match="at least 2"):
         superres.reference_crops({"a": torch.rand(3, 64, 64)}, 16, 2)
 
@@ -127,3 +145,28 @@ def test_test_references_overlap():
     assert torch.equal(hr[..., 16:], good[..., :16])       # the right half of HR is the left half of the reference
     with pytest.raises(ValueError, match="shift"):
         superres.test_references(32, shift=0.7)
+
+
+def test_bad_inputs_raise_early():
+    with pytest.raises(ValueError, match="content"):
+        superres.feature_swap(torch.randn(2, 4, 4), torch.randn(1, 2, 4, 4), torch.randn(1, 3, 4, 4))
+    with pytest.raises(ValueError, match="H, W >= 3"):
+        superres.high_frequency_energy(torch.rand(1, 3, 2, 8))
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        superres.srgan_variant(superres.mse_content, lr=0)
+
+    class Stride2(torch.nn.Module):                    # a stride-2 "feature net"
+        def __init__(self):
+            super().__init__()
+            self.strides, self.device = {"s2": 2}, torch.device("cpu")
+
+        def forward(self, x, layers):
+            return {"s2": x[..., ::2, ::2]}
+
+    lr, ref = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="unknown layer"):
+        superres.srntt_swap(lr, ref, Stride2(), "relu3_1")
+    with pytest.raises(ValueError, match="divisible by the feature stride"):
+        superres.srntt_swap(torch.rand(1, 3, 5, 5), ref, Stride2(), "s2", scale=1)
+    out = superres.srntt_swap(lr, ref, Stride2(), "s2")
+    assert out["pixels"].shape == (1, 3, 16, 16) and out["features"].shape == (1, 3, 8, 8)

@@ -146,7 +146,17 @@ def test_joint_embedding_loss_oracle_and_r_precision():
     assert text2image.r_precision(e, e, 50) == 1.0
     noise = text2image.r_precision(e, F.normalize(torch.randn(200, 16), dim=1), 10)
     assert noise < 0.3                                               # chance 0.1
-    assert text2image.r_precision(e, e.flip(1), 2) <= 1.0
+    assert text2image.r_precision(e, -e, 1) == 1.0                  # one candidate: always its own caption
+    assert text2image.r_precision(e, -e, 2) == 0.0                  # the own caption is the least similar
+    with pytest.raises(ValueError, match="aligned"):
+        text2image.r_precision(e, e[:, :8])
+    # embed: eval mode, batched, results on the CPU; the mode is restored
+    net = t2i.ImageEncoder(out_dim=5, image_size=16, width=4).train()
+    x = torch.rand(7, 3, 16, 16) * 2 - 1
+    out = text2image.embed(net, x, batch_size=3)
+    assert out.device.type == "cpu" and net.training
+    net.eval()
+    assert torch.allclose(out, net(x), atol=1e-5)
 
 
 def test_style_encoder_recovers_z_of_a_linear_generator():
@@ -166,7 +176,7 @@ def test_style_encoder_recovers_z_of_a_linear_generator():
     cond = text2image.interpolated_cond(torch.randn(10, 2))
     hist = text2image.train_style_encoder(S, G, cond, num_steps=150, batch_size=32, lr=3e-3)
     assert hist["loss"][-1] < 0.3 * hist["loss"][0]
-    assert not S.training and all(p.requires_grad for p in G.parameters())
+    assert not S.training and G.training and all(p.requires_grad for p in G.parameters())
 
 
 # ---------------------------------------------------------------------------------------- networks

@@ -85,9 +85,10 @@ class MultiScaleDeblur(nn.Module):
         return outputs
 
     def deblur(self, x: torch.Tensor) -> torch.Tensor:
-        """The finest estimate only, clamped to [0, 1], without gradients: (B, C, H, W)."""
+        """The finest estimate only, clamped to [0, 1], without gradients: (B, C, H, W) on x's device."""
+        dev = next(self.parameters()).device
         with torch.no_grad():
-            return self(x)[-1].clamp(0, 1)
+            return self(x.to(dev))[-1].clamp(0, 1).to(x.device)
 
 
 class DnCNN(nn.Module):

@@ -220,7 +220,7 @@ class StyleEncoder(ImageEncoder):
     ``G(S(x), phi(t_new))`` then draws the new caption in the style of x.
 
     Reference:
-        Reed et al. 2016, arXiv:1605.05396, Sec. 4.4 (style encoder, Eq. (2)).
+        Reed et al. 2016, arXiv:1605.05396, Sec. 4.4 (style encoder, Eq. (6)).
     """
 
     def __init__(self, latent_dim: int = 100, channels: int = 3, image_size: int = 32, width: int = 32):
