@@ -1,0 +1,434 @@
+"""Tools for scaling GANs up: Laplacian pyramids, truncation, orthogonal regularisation, fade-in, style mixing.
+
+The networks live in :mod:`course_lib.nets.scaling`; this module holds what is *not* a network:
+
+* **LAPGAN** (Denton et al. 2015): :func:`laplacian_pyramid` / :func:`reconstruct` (exact inverse),
+  :func:`downsample` / :func:`upsample` (the pyramid's d(.) and u(.)), :func:`lapgan_sample` (coarse to fine).
+* **Progressive growing** (Karras et al. 2018): :func:`fade_in_schedule` (stage and alpha at a step) and the
+  :class:`FadeIn` callback that sets them on growing networks during ``gan.Trainer.fit``.
+* **BigGAN** (Brock et al. 2019): :func:`truncated_normal` (the truncation trick),
+  :func:`orthogonal_regularisation` (Eq. 3, off-diagonal; and the full ``||W W^T - I||^2`` form) and
+  :func:`orthogonal_term` (a ``g_terms`` entry for the engine).
+* **StyleGAN** (Karras et al. 2019): :func:`mix_styles` (per-layer w's for style mixing) and
+  :func:`truncate_w` (truncation in W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checks, gan
+
+
+# ----------------------------------------------------------------------------------------
+# Laplacian pyramid (LAPGAN)
+# ----------------------------------------------------------------------------------------
+def downsample(x: torch.Tensor) -> torch.Tensor:
+    """The pyramid's d(.): 2x2 average pooling, (B, C, H, W) -> (B, C, H/2, W/2).
+
+    Args:
+        x: (B, C, H, W) images with even H and W.
+
+    Reference:
+        Denton et al. 2015, arXiv:1506.05751, Sec. 3.2 (d(.) blurs and decimates).
+    """
+    checks.image_batch(x, "x")
+    if x.shape[-1] % 2 or x.shape[-2] % 2:
+        raise ValueError(f"x must have even height and width to be halved, got shape {tuple(x.shape)}")
+    return F.avg_pool2d(x, 2)
+
+
+def upsample(x: torch.Tensor) -> torch.Tensor:
+    """The pyramid's u(.): bilinear 2x upsampling, (B, C, H, W) -> (B, C, 2H, 2W).
+
+    Reference:
+        Denton et al. 2015, Sec. 3.2 (u(.) smooths and expands).
+    """
+    checks.image_batch(x, "x")
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
+    r"""The Laplacian pyramid $[h_0, h_1, \dots, h_{K-1}, I_K]$ of an image batch.
+
+    $$I_{k+1} = d(I_k), \qquad h_k = I_k - u(I_{k+1}), \qquad I_0 = x$$
+
+    Args:
+        x: (B, C, H, W) images (any range); H and W divisible by 2**(levels - 1).
+        levels: number of entries K + 1 >= 1 (1: just ``[x]``).
+
+    Returns:
+        ``levels`` tensors: the band-pass images h_0 (H x W), h_1 (H/2 x W/2), ... and last the
+        low-pass residual I_K (H / 2**K); :func:`reconstruct` inverts it exactly.
+
+    Reference:
+        Denton et al., "Deep Generative Image Models using a Laplacian Pyramid of Adversarial
+        Networks", NeurIPS 2015, arXiv:1506.05751, Eq. (3).
+    """
+    checks.image_batch(x, "x")
+    checks.positive_int(levels, "levels")
+    f = 2 ** (levels - 1)
+    if x.shape[-1] % f or x.shape[-2] % f:
+        raise ValueError(f"{levels} pyramid levels need H and W divisible by {f}, got shape {tuple(x.shape)}")
+    pyramid, current = [], x
+    for _ in range(levels - 1):
+        coarse = downsample(current)
+        pyramid.append(current - upsample(coarse))    # h_k: the detail the coarser level cannot hold
+        current = coarse
+    pyramid.append(current)                            # I_K: the low-pass residual
+    return pyramid
+
+
+def reconstruct(pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
+    r"""Invert :func:`laplacian_pyramid`: $I_k = u(I_{k+1}) + h_k$, from the coarsest level up.
+
+    Args:
+        pyramid: ``[h_0, ..., h_{K-1}, I_K]`` with each entry half the size of the previous one.
+
+    Returns:
+        (B, C, H, W) the image I_0 (exact up to float rounding).
+
+    Reference:
+        Denton et al. 2015, Eq. (4) (with generated h_k it is the LAPGAN sampler).
+    """
+    if len(pyramid) == 0:
+        raise ValueError("pyramid is empty: expected [h_0, ..., h_{K-1}, I_K] from laplacian_pyramid")
+    image = checks.image_batch(pyramid[-1], "pyramid[-1]")
+    for k in range(len(pyramid) - 2, -1, -1):
+        h = checks.image_batch(pyramid[k], f"pyramid[{k}]")
+        if h.shape[-2:] != (2 * image.shape[-2], 2 * image.shape[-1]):
+            raise ValueError(f"pyramid[{k}] must be twice the size of pyramid[{k + 1}] "
+                             f"({2 * image.shape[-2]}x{2 * image.shape[-1]}), got {tuple(h.shape)}")
+        image = upsample(image) + h
+    return image
+
+
+@torch.no_grad()
+def lapgan_sample(coarse: torch.Tensor, generators: Sequence[nn.Module], noise_channels: int = 1,
+                  draws: int = 1, seed: int | None = None) -> torch.Tensor:
+    r"""LAPGAN's coarse-to-fine sampler: $\tilde I_k = u(\tilde I_{k+1}) + G_k(z_k, u(\tilde I_{k+1}))$.
+
+    Args:
+        coarse: (B, C, h, w) coarsest images $\tilde I_K$ (from the coarsest generator, or real).
+        generators: conditional generators, coarse to fine; each is called as ``G(z, l)`` with
+            ``l = u(I)`` and a noise plane ``z`` (B, noise_channels, 2h, 2w), and returns the image
+            ``l + h`` at the next resolution (see ``nets.scaling.LevelGenerator``).
+        noise_channels: channels of each z plane.
+        draws: samples per coarse image (the rows repeat each coarse image ``draws`` times).
+        seed: seed of the z's (None: the global stream).
+
+    Returns:
+        (B * draws, C, h * 2**len(generators), ...) images, image b's draws at rows b*draws ... b*draws + draws - 1.
+
+    Reference:
+        Denton et al. 2015, Sec. 3.2, Eq. (4) and Fig. 1 (sampling procedure).
+    """
+    checks.image_batch(coarse, "coarse")
+    checks.positive_int(draws, "draws")
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    image = coarse.repeat_interleave(draws, 0)
+    for G in generators:
+        low = upsample(image)
+        z = torch.randn(len(low), noise_channels, *low.shape[-2:], generator=g).to(low)
+        image = G(z, low)
+    return image
+
+
+# ----------------------------------------------------------------------------------------
+# Progressive growing: the fade-in schedule
+# ----------------------------------------------------------------------------------------
+def fade_in_schedule(step: int, stage_steps: int, fade_steps: int, num_stages: int) -> tuple[int, float]:
+    r"""Stage (resolution index) and fade-in weight alpha at a training step.
+
+    Stage 0 trains the lowest resolution for ``stage_steps``; every later stage first fades its new
+    layers in over ``fade_steps`` (alpha rises linearly from 0 to 1) and then trains them for the rest
+    of its ``stage_steps``; the last stage stays at alpha = 1 forever.
+
+    $$x_\text{out} = (1 - \alpha)\,u(\text{toRGB}_{s-1}(h_{s-1})) + \alpha\,\text{toRGB}_s(h_s)$$
+
+    Args:
+        step: completed generator updates (>= 0).
+        stage_steps: steps per stage (> fade_steps).
+        fade_steps: steps of the linear fade (>= 1).
+        num_stages: number of resolutions.
+
+    Returns:
+        ``(stage, alpha)`` with stage in [0, num_stages - 1] and alpha in [0, 1].
+
+    Reference:
+        Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation",
+        ICLR 2018, arXiv:1710.10196, Sec. 2 and Fig. 2.
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    checks.positive_int(stage_steps, "stage_steps")
+    checks.positive_int(fade_steps, "fade_steps")
+    checks.positive_int(num_stages, "num_stages")
+    if fade_steps > stage_steps:
+        raise ValueError(f"fade_steps ({fade_steps}) must not exceed stage_steps ({stage_steps})")
+    stage = min(step // stage_steps, num_stages - 1)
+    if stage == 0:
+        return 0, 1.0
+    into = step - stage * stage_steps
+    return stage, min(1.0, into / fade_steps)
+
+
+class FadeIn(gan.Callback):
+    """Grow networks during training: set ``stage`` and ``alpha`` of each from :func:`fade_in_schedule`.
+
+    The networks (``nets.scaling.ProgressiveGenerator`` / ``ProgressiveDiscriminator``) hold every
+    resolution's layers from the start; the schedule decides which are used. The stage and alpha
+    follow from the step alone, so a resumed run continues where it stopped. Logs ``stage`` and ``alpha``.
+
+    Args:
+        stage_steps, fade_steps: see :func:`fade_in_schedule`.
+        nets: extra networks to grow besides the trainer's generator and discriminator (the EMA copy).
+
+    Reference:
+        Karras et al. 2018, arXiv:1710.10196, Sec. 2.
+    """
+
+    def __init__(self, stage_steps: int, fade_steps: int, nets: Sequence[nn.Module] = ()):
+        self.stage_steps = checks.positive_int(stage_steps, "stage_steps")
+        self.fade_steps = checks.positive_int(fade_steps, "fade_steps")
+        if fade_steps > stage_steps:
+            raise ValueError(f"fade_steps ({fade_steps}) must not exceed stage_steps ({stage_steps})")
+        self.extra = list(nets)
+
+    def _nets(self, trainer: gan.Trainer) -> list[nn.Module]:
+        found = [trainer.generator, trainer.discriminator, *self.extra]
+        for net in found:
+            if not (hasattr(net, "stage") and hasattr(net, "alpha") and hasattr(net, "num_stages")):
+                raise TypeError(f"FadeIn needs growing networks with .stage, .alpha and .num_stages; "
+                                f"{type(net).__name__} has not")
+        return found
+
+    def set(self, trainer: gan.Trainer, step: int) -> tuple[int, float]:
+        """Set stage and alpha for ``step`` on every network; returns them."""
+        nets = self._nets(trainer)
+        stage, alpha = fade_in_schedule(step, self.stage_steps, self.fade_steps, nets[0].num_stages)
+        for net in nets:
+            net.stage, net.alpha = stage, alpha
+        return stage, alpha
+
+    def on_begin(self, trainer: gan.Trainer) -> None:
+        self.set(trainer, trainer.step)
+
+    def after_g_step(self, trainer: gan.Trainer, step: int) -> None:
+        self.set(trainer, step)
+
+    def on_log(self, trainer: gan.Trainer, step: int, logs: dict[str, float]) -> None:
+        logs["stage"], logs["alpha"] = float(trainer.generator.stage), float(trainer.generator.alpha)
+
+
+# ----------------------------------------------------------------------------------------
+# BigGAN: truncation trick and orthogonal regularisation
+# ----------------------------------------------------------------------------------------
+def truncated_normal(shape: Sequence[int] | int, threshold: float | None,
+                     generator: torch.Generator | None = None, max_rounds: int = 1000) -> torch.Tensor:
+    r"""z ~ N(0, I) truncated to $|z_i| \le$ threshold by resampling the values outside.
+
+    Args:
+        shape: output shape, e.g. ``(n, latent_dim)``.
+        threshold: truncation threshold > 0; None means no truncation (plain N(0, I)).
+        generator: random generator (seeded draws).
+        max_rounds: resampling rounds before giving up (never reached for threshold >= 0.05).
+
+    Returns:
+        A float tensor of ``shape`` with every |value| <= threshold.
+
+    Reference:
+        Brock et al., "Large Scale GAN Training for High Fidelity Natural Image Synthesis", ICLR 2019,
+        arXiv:1809.11096, Sec. 3.1 ("values which fall outside the range are resampled").
+    """
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    z = torch.randn(shape, generator=generator)
+    if threshold is None:
+        return z
+    if not threshold > 0:
+        raise ValueError(f"threshold must be > 0 (or None for no truncation), got {threshold}")
+    for _ in range(max_rounds):
+        out = z.abs() > threshold
+        if not out.any():
+            return z
+        z[out] = torch.randn(int(out.sum()), generator=generator)
+    raise RuntimeError(f"truncated_normal: values above threshold {threshold} remain after {max_rounds} rounds")
+
+
+def truncate_w(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
+    r"""StyleGAN's truncation in W: $w' = \bar w + \psi\,(w - \bar w)$.
+
+    Args:
+        w: (B, w_dim) or (B, L, w_dim) intermediate latents.
+        w_avg: (w_dim,) their mean (estimated from many mapped z).
+        psi: 1 = no truncation, 0 = the average image.
+
+    Reference:
+        Karras et al., "A Style-Based Generator Architecture for GANs", CVPR 2019, arXiv:1812.04948,
+        Appendix B, Eq. (3).
+    """
+    checks.ndim(w, "w", (2, 3), "(B, w_dim) or (B, L, w_dim)")
+    checks.ndim(w_avg, "w_avg", 1, "(w_dim,)")
+    if w.shape[-1] != w_avg.shape[0]:
+        raise ValueError(f"w has w_dim {w.shape[-1]} but w_avg has {w_avg.shape[0]}")
+    return w_avg + psi * (w - w_avg)
+
+
+def _as_matrix(weight: torch.Tensor) -> torch.Tensor:
+    checks.tensor(weight, "W")
+    if weight.ndim < 2:
+        raise ValueError(f"W must be a weight matrix or conv kernel (out, in, ...), got shape {tuple(weight.shape)}")
+    return weight.reshape(weight.shape[0], -1)        # rows = filters (out channels)
+
+
+def orthogonal_regularisation(weight: torch.Tensor, beta: float = 1e-4, full: bool = False) -> torch.Tensor:
+    r"""BigGAN's orthogonal regularisation of one weight, $R_\beta(W) = \beta\,\lVert W^\top W \odot (\mathbf 1 - I)\rVert_F^2$.
+
+    The weight is reshaped to (out, in * k * k) so each filter is a row; the Gram matrix of the filters
+    is penalised off its diagonal only (filters pairwise orthogonal, norms free). ``full=True`` gives
+    the original form $\beta\,\lVert W^\top W - I\rVert_F^2$ (Brock et al. 2017), which also pins every
+    filter's norm to 1.
+
+    Args:
+        weight: (out, in) or (out, in, kh, kw) weight.
+        beta: strength (1e-4 in BigGAN).
+        full: penalise the diagonal too.
+
+    Returns:
+        A scalar tensor >= 0 (differentiable): 0 iff the filters are orthogonal (orthonormal if ``full``).
+
+    Reference:
+        Brock et al. 2019, arXiv:1809.11096, Sec. 3.1, Eq. (3); Brock et al., "Neural Photo Editing with
+        Introspective Adversarial Networks", ICLR 2017, arXiv:1609.07093, Sec. 3.
+    """
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    w = _as_matrix(weight)
+    gram = w @ w.T                                    # (out, out): filters' inner products
+    eye = torch.eye(len(gram), device=gram.device, dtype=gram.dtype)
+    off = gram - eye if full else gram * (1 - eye)    # Eq. (3): mask the diagonal
+    return beta * (off ** 2).sum()
+
+
+def regularised_weights(net: nn.Module) -> list[torch.Tensor]:
+    """The weights orthogonal regularisation applies to: every Conv / ConvTranspose / Linear weight of ``net``.
+
+    ConvTranspose weights are stored (in, out, k, k) and are transposed to (out, in, k, k).
+    """
+    out = []
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            out.append(m.weight)
+        elif isinstance(m, nn.ConvTranspose2d):
+            out.append(m.weight.transpose(0, 1))
+    if not out:
+        raise ValueError(f"{type(net).__name__} has no Conv2d / ConvTranspose2d / Linear weights to regularise")
+    return out
+
+
+def orthogonal_term(net: nn.Module, full: bool = False) -> Callable[[gan.Batch], torch.Tensor]:
+    """A ``g_terms`` entry: the sum of :func:`orthogonal_regularisation` (beta = 1) over ``net``'s weights.
+
+    Use as ``gan.variant("hinge", g_terms={"ortho": (1e-4, scaling.orthogonal_term(G))})``: the weight of
+    the term is BigGAN's beta.
+
+    Reference:
+        Brock et al. 2019, arXiv:1809.11096, Sec. 3.1 (beta = 1e-4).
+    """
+    regularised_weights(net)                          # fail now, not in the loop
+
+    def term(b: gan.Batch) -> torch.Tensor:
+        return sum(orthogonal_regularisation(w, 1.0, full) for w in regularised_weights(net))
+
+    return term
+
+
+def pairwise_diversity(feats: torch.Tensor) -> float:
+    """Mean Euclidean distance between the features of distinct samples (a diversity measure).
+
+    Args:
+        feats: (N, D) features, N >= 2 (e.g. ``metrics.compute_features(x, net)``).
+
+    Returns:
+        The mean over the N (N - 1) ordered pairs i != j of ||f_i - f_j||.
+    """
+    checks.ndim(feats, "feats", 2, "(N, D)")
+    if len(feats) < 2:
+        raise ValueError(f"pairwise_diversity needs at least 2 samples, got {len(feats)}")
+    d = torch.cdist(feats.double(), feats.double())
+    n = len(feats)
+    return float(d.sum() / (n * (n - 1)))
+
+
+# ----------------------------------------------------------------------------------------
+# StyleGAN: style mixing
+# ----------------------------------------------------------------------------------------
+def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: int, num_layers: int) -> torch.Tensor:
+    """Per-layer styles for style mixing: w1 for layers < crossover (coarse), w2 from crossover on (fine).
+
+    Args:
+        w1, w2: (B, w_dim) intermediate latents (or (B, num_layers, w_dim) per-layer ones).
+        crossover: first layer that takes w2, in [0, num_layers] (0: all w2; num_layers: all w1).
+        num_layers: number of style inputs of the synthesis network.
+
+    Returns:
+        (B, num_layers, w_dim) styles, one row per AdaIN layer.
+
+    Reference:
+        Karras et al. 2019, arXiv:1812.04948, Sec. 3.1 and Fig. 3 (coarse 4^2-8^2, middle 16^2-32^2, fine).
+    """
+    checks.positive_int(num_layers, "num_layers")
+    if isinstance(crossover, bool) or not isinstance(crossover, int) or not 0 <= crossover <= num_layers:
+        raise ValueError(f"crossover must be an int in [0, {num_layers}], got {crossover!r}")
+    ws = []
+    for name, w in (("w1", w1), ("w2", w2)):
+        checks.ndim(w, name, (2, 3), "(B, w_dim) or (B, L, w_dim)")
+        if w.ndim == 2:
+            w = w[:, None].expand(-1, num_layers, -1)
+        elif w.shape[1] != num_layers:
+            raise ValueError(f"{name} has {w.shape[1]} layers, expected {num_layers}")
+        ws.append(w)
+    if ws[0].shape != ws[1].shape:
+        raise ValueError(f"w1 and w2 must have the same shape, got {tuple(w1.shape)} and {tuple(w2.shape)}")
+    use_w1 = (torch.arange(num_layers, device=w1.device) < crossover)[None, :, None]
+    return torch.where(use_w1, ws[0], ws[1])
+
+
+@torch.no_grad()
+def style_mixing_grid(generator: nn.Module, w_rows: torch.Tensor, w_cols: torch.Tensor, crossover: int,
+                      noise: str = "const") -> torch.Tensor:
+    """The style-mixing figure: row sources on the left, column sources on top, mixes inside.
+
+    Cell (i, j) takes the coarse styles (layers < crossover) of row source i and the rest from column
+    source j, as in Karras et al. 2019, Fig. 3 (there the rows give the fine styles; here ``crossover``
+    decides which layers come from whom).
+
+    Args:
+        generator: a ``nets.scaling.StyleGenerator`` (``synthesis(ws, noise)``, ``num_layers``).
+        w_rows: (R, w_dim) intermediate latents of the row sources.
+        w_cols: (C, w_dim) of the column sources.
+        crossover: first layer taken from the column source.
+        noise: the synthesis noise mode (``"const"``: the same noise in every cell).
+
+    Returns:
+        ((R + 1) * (C + 1), channels, H, W) images for ``viz.show_grid(..., nrow=C + 1)``: a blank
+        corner (value -1), the column sources, then each row source followed by its C mixes.
+
+    Reference:
+        Karras et al. 2019, arXiv:1812.04948, Sec. 3.1, Fig. 3.
+    """
+    checks.ndim(w_rows, "w_rows", 2, "(R, w_dim)")
+    checks.ndim(w_cols, "w_cols", 2, "(C, w_dim)")
+    L = generator.num_layers
+    src_r, src_c = generator.synthesis(w_rows, noise), generator.synthesis(w_cols, noise)
+    R, C = len(w_rows), len(w_cols)
+    w1 = w_rows.repeat_interleave(C, 0)                 # (R*C, w_dim): row source of each cell
+    w2 = w_cols.repeat(R, 1)                            # its column source
+    mixes = generator.synthesis(mix_styles(w1, w2, crossover, L), noise).reshape(R, C, *src_r.shape[1:])
+    rows = [torch.cat([-torch.ones_like(src_c[:1]), src_c])]
+    rows += [torch.cat([src_r[i:i + 1], mixes[i]]) for i in range(R)]
+    return torch.cat(rows)
