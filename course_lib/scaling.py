@@ -239,7 +239,8 @@ def truncated_normal(shape: Sequence[int] | int, threshold: float | None,
         max_rounds: resampling rounds before giving up (never reached for threshold >= 0.05).
 
     Returns:
-        A float tensor of ``shape`` with every |value| <= threshold.
+        A float tensor of ``shape`` with every |value| <= threshold, on the CPU (the draws do not depend on
+        the device): move it to the generator's device, ``truncated_normal(...).to(cfg.device)``.
 
     Reference:
         Brock et al., "Large Scale GAN Training for High Fidelity Natural Image Synthesis", ICLR 2019,
@@ -269,7 +270,7 @@ def truncate_w(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor
 
     Reference:
         Karras et al., "A Style-Based Generator Architecture for GANs", CVPR 2019, arXiv:1812.04948,
-        Appendix B, Eq. (3).
+        Appendix B ("Truncation trick in W").
     """
     checks.ndim(w, "w", (2, 3), "(B, w_dim) or (B, L, w_dim)")
     checks.ndim(w_avg, "w_avg", 1, "(w_dim,)")

@@ -53,6 +53,20 @@ def test_lapgan_sampler_levels_and_draws():
     assert torch.allclose(out, expect, atol=1e-6)
 
 
+def test_lapgan_sampler_draws_differ_and_seed_repeats():
+    torch.manual_seed(0)
+    G = nets.LevelGenerator(1, width=8).eval()
+    torch.nn.init.normal_(G.net[-1].weight, std=0.5)             # a level that uses its noise plane
+    coarse = torch.rand(2, 1, 8, 8)
+    out = scaling.lapgan_sample(coarse, [G], draws=3, seed=0)
+    # rows b*draws ... b*draws + 2 share coarse image b but not their z: the draws differ
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[3], out[4])
+    assert torch.equal(out, scaling.lapgan_sample(coarse, [G], draws=3, seed=0))
+    assert not torch.equal(out, scaling.lapgan_sample(coarse, [G], draws=3, seed=1))
+    with pytest.raises(ValueError, match="draws"):
+        scaling.lapgan_sample(coarse, [G], draws=0)
+
+
 def test_level_discriminator_sees_the_band():
     torch.manual_seed(0)
     D = nets.LevelDiscriminator(1, 16, width=8).eval()
