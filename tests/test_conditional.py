@@ -209,6 +209,32 @@ def test_bigan_through_the_engine_updates_encoder_and_sees_joint_pairs():
         conditional.bigan_condition(G)
 
 
+
+def test_mlp_bigan_nets_shapes_errors_and_engine_step():
+    torch.manual_seed(0)
+    L = 6
+    x, _ = _digits(16)
+    G, E, D = cnets.MLPGenerator(L, 32), cnets.MLPEncoder(L, 32), cnets.MLPJointDiscriminator(L, 32, dropout=0.2)
+    x_g = G(torch.randn(16, L)).detach()
+    assert x_g.shape == (16, 1, 28, 28) and float(x_g.abs().max()) <= 1
+    assert E(x).shape == (16, L) and D(x, E(x)).shape == (16,)
+    with pytest.raises(ValueError, match="x has 16 images but z has 3 rows"):
+        D(x, torch.randn(3, L))
+    with pytest.raises(ValueError, match=r"28x28"):
+        E(torch.zeros(2, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"\(B, 6\)"):
+        G(torch.randn(4))
+    gen = cnets.BiGANGenerator(G, E)
+    v = gan.variant("ns", g_terms={"enc": (1.0, conditional.bigan_encoder_term(gen, D))})
+    tr = gan.Trainer(gen, D, v, x, None, 8, device="cpu", log_every=2, cond=conditional.bigan_condition(gen),
+                     sample_cond=conditional.gaussian_sampler(L))
+    e0, g0 = [p.detach().clone() for p in E.parameters()], [p.detach().clone() for p in G.parameters()]
+    hist = tr.fit(3)
+    assert any(not torch.equal(a, b) for a, b in zip(e0, E.parameters())), "the encoder must be trained"
+    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters())), "the generator must be trained"
+    assert np.isfinite(hist["g_enc"]).all()
+
+
 # ---------------------------------------------------------------------------- semi-supervised GAN
 def test_unsupervised_loss_is_the_k_plus_1_cross_entropy():
     g = torch.Generator().manual_seed(0)

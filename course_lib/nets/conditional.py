@@ -8,6 +8,8 @@ differs only in its inputs and heads::
     D = conditional.HeadsDiscriminator({"class": 10})                        # AC-GAN: (source, class logits)
     D = conditional.HeadsDiscriminator({"code": 12})                         # InfoGAN: (source, Q(c|x) params)
     E, D = conditional.Encoder(64), conditional.JointDiscriminator(64)       # BiGAN / ALI: E(x), D(x, z)
+    G, E, D = conditional.MLPGenerator(50), conditional.MLPEncoder(50), conditional.MLPJointDiscriminator(50)
+                                                                             # BiGAN, fully connected (its MNIST nets)
     D = conditional.SemiSupervisedDiscriminator(10)                          # K logits -> (log Z, logits, feats)
 
 Images are in [-1, 1] (Tanh generators); labels are integer class indices (B,).
@@ -269,6 +271,86 @@ class JointDiscriminator(nn.Module):
         if len(z) != len(x):
             raise ValueError(f"x has {len(x)} images but z has {len(z)} rows: D scores (x, z) pairs")
         return self.joint(torch.cat([self.trunk(x), self.z_net(z)], 1)).reshape(len(x))
+
+
+class MLPEncoder(nn.Module):
+    """E(x) as an MLP: images (B, 1, 28, 28) in [-1, 1] -> latents (B, latent_dim), deterministic.
+
+    784 - hidden - LReLU - hidden - BN - LReLU - latent_dim (the MNIST encoder of BiGAN, narrower).
+
+    Reference:
+        Donahue et al., "Adversarial Feature Learning", ICLR 2017, arXiv:1605.09782, Sec. 4.2 (permutation-invariant
+        MNIST: fully connected G, E and D, latent dimension 50).
+    """
+
+    def __init__(self, latent_dim: int = 50, hidden: int = 512, channels: int = 1):
+        super().__init__()
+        self.latent_dim, self.channels = checks.positive_int(latent_dim, "latent_dim"), channels
+        checks.positive_int(hidden, "hidden")
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(channels * 784, hidden), nn.LeakyReLU(0.2, True),
+                                 nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2, True),
+                                 nn.Linear(hidden, latent_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_28(x, self.channels)
+        return self.net(x)
+
+
+class MLPGenerator(nn.Module):
+    """G(z) as an MLP: latents (B, latent_dim) -> images (B, 1, 28, 28) in [-1, 1].
+
+    latent_dim - hidden - BN - ReLU - hidden - BN - ReLU - 784 - Tanh.
+
+    Reference:
+        Donahue et al. 2017, arXiv:1605.09782, Sec. 4.2 (fully connected MNIST generator with batch norm).
+    """
+
+    def __init__(self, latent_dim: int = 50, hidden: int = 512, channels: int = 1):
+        super().__init__()
+        self.latent_dim, self.channels = checks.positive_int(latent_dim, "latent_dim"), channels
+        checks.positive_int(hidden, "hidden")
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
+                                 nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True),
+                                 nn.Linear(hidden, channels * 784), nn.Tanh())
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        checks.ndim(z, "z", 2, f"(B, {self.latent_dim})")
+        return self.net(z).reshape(len(z), self.channels, 28, 28)
+
+
+class MLPJointDiscriminator(nn.Module):
+    """D(x, z) with fully connected paths: x -> hidden, z -> hidden, joined late by an MLP (dropout everywhere).
+
+    Args:
+        latent_dim: size of z.
+        hidden: width of the x path, the z path and the joint layer.
+        dropout: dropout on the input image and after every hidden layer (keeps D from winning outright).
+        channels: image channels.
+
+    Shapes:
+        x (B, 1, 28, 28) in [-1, 1], z (B, latent_dim) -> raw scores (B,).
+
+    Reference:
+        Donahue et al. 2017, arXiv:1605.09782, Sec. 4.2; Dumoulin et al., "Adversarially Learned Inference",
+        ICLR 2017, arXiv:1606.00704, App. A (separate D_x and D_z joined by D_xz, dropout).
+    """
+
+    def __init__(self, latent_dim: int = 50, hidden: int = 512, dropout: float = 0.2, channels: int = 1):
+        super().__init__()
+        self.latent_dim, self.channels = checks.positive_int(latent_dim, "latent_dim"), channels
+        checks.positive_int(hidden, "hidden")
+        self.x_net = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * 784, hidden),
+                                   nn.LeakyReLU(0.2, True), nn.Dropout(dropout))
+        self.z_net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2, True), nn.Dropout(dropout))
+        self.joint = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.LeakyReLU(0.2, True), nn.Dropout(dropout),
+                                   nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        _check_28(x, self.channels)
+        checks.ndim(z, "z", 2, f"(B, {self.latent_dim})")
+        if len(z) != len(x):
+            raise ValueError(f"x has {len(x)} images but z has {len(z)} rows: D scores (x, z) pairs")
+        return self.joint(torch.cat([self.x_net(x), self.z_net(z)], 1)).reshape(len(x))
 
 
 # ----------------------------------------------------------------------------------------
