@@ -49,6 +49,7 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
     os.environ.update(COURSE_BUDGET=budget, COURSE_HEADLESS="1", COURSE_NOTEBOOK=path.stem,
                       COURSE_RESULTS_DIR=str(out / "results"), COURSE_PROGRESS="0")
     (out / "results" / f"{path.stem}.json").unlink(missing_ok=True)
+    (out / "results" / f"{path.stem}.claims.json").unlink(missing_ok=True)
     bar = tqdm(total=n_code, desc=f"{path.stem} [{budget}]", unit="cell", leave=True)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
@@ -80,8 +81,24 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         traceback.print_exc()
     rfile = out / "results" / f"{path.stem}.json"
     metrics = json.loads(rfile.read_text()) if rfile.exists() else {}
+    cfile = out / "results" / f"{path.stem}.claims.json"
+    claims = json.loads(cfile.read_text()) if cfile.exists() else {}
     return {"notebook": path.stem, "budget": budget, "status": status, "wall_s": round(wall, 1),
-            "metrics": metrics, "error": error}
+            "metrics": metrics, "claims": claims, "error": error}
+
+
+LECTURE_TARGET_S = 300  # 5 minutes per notebook on an idle 2-core CPU
+
+
+def claims_summary(rows: list[dict[str, Any]]) -> tuple[str, int]:
+    """One line ``claims: H of N hold; failing: ...`` over the judged claims; returns (line, n_failing)."""
+    judged = [(r["notebook"], k, c) for r in rows for k, c in r.get("claims", {}).items() if c.get("pass") is not None]
+    failing = [f"{k} ({nb})" for nb, k, c in judged if not c["pass"]]
+    n_all = sum(len(r.get("claims", {})) for r in rows)
+    if not judged:
+        return f"claims: {n_all} stated, none judged (budget smoke)", 0
+    line = f"claims: {len(judged) - len(failing)} of {len(judged)} hold"
+    return line + (f"; failing: {', '.join(failing)}" if failing else ""), len(failing)
 
 
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
@@ -103,6 +120,15 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> Path:
         if r["error"]:
             measured = f"**{r['error']}**"
         lines.append(f"| {r['notebook']} | {r['budget']} | {r['status']} | {r['wall_s']} | {measured} |")
+    if any(r.get("claims") for r in rows):
+        lines += ["", "## Claims", "", claims_summary(rows)[0], ""]
+        for r in rows:
+            if not r.get("claims"):
+                continue
+            lines += ["", f"### {r['notebook']}", "", "| claim | value | target | pass |", "|---|---:|---|---|"]
+            for k, c in r["claims"].items():
+                verdict = "not judged" if c["pass"] is None else ("yes" if c["pass"] else "**no**")
+                lines.append(f"| {k} | {c['value']:.4g} | {c['target']} | {verdict} |")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     return out / "results.md"
@@ -123,11 +149,14 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
         row = _execute(p, out, budget, timeout, inplace)
         rows.append(row)
         mark = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
-        print(f"[{i}/{len(paths)}] {p.stem}: {mark} ({row['wall_s']} s)", flush=True)
+        over = " OVER the lecture target" if budget == "lecture" and row["wall_s"] > LECTURE_TARGET_S else ""
+        print(f"[{i}/{len(paths)}] {p.stem}: {mark} ({row['wall_s']} s; lecture target {LECTURE_TARGET_S} s{over})",
+              flush=True)
         write_report(rows, out)
     report = write_report(rows, out)
     n_ok = sum(r["status"] == "ok" for r in rows)
     print(f"{n_ok}/{len(rows)} notebooks ran; results in {report}, HTML in {out / 'html'}/")
+    print(claims_summary(rows)[0])
     return rows
 
 
@@ -149,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(path.stem)
         return 0
     rows = run(a.budget, a.only, a.out, timeout=a.timeout, inplace=a.inplace)
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    n_failing = claims_summary(rows)[1]
+    return 0 if all(r["status"] == "ok" for r in rows) and n_failing == 0 else 1
 
 
 if __name__ == "__main__":

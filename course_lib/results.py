@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from . import env
 
 _RECORDED: dict[str, dict[str, Any]] = {}
+_CLAIMS: dict[str, dict[str, Any]] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _fmt(value: float) -> str:
@@ -54,6 +57,49 @@ def record(name: str, value: float, unit: str = "", note: str = "") -> float:
     return float(value)
 
 
+def claim(name: str, value: float, *, at_least: float | None = None, at_most: float | None = None,
+          note: str = "") -> bool | None:
+    """State a lesson as a checked claim: print one line with the value, the target and the verdict.
+
+    ``claim <name>: <value> (target >= <x>) ✔`` (or ``✘``; ``<=`` for ``at_most``). At the
+    ``smoke`` budget the verdict is replaced by ``(not judged at smoke)`` and nothing fails.
+    The claim is stored for the results table (``<notebook>.claims.json`` beside the numbers).
+
+    Args:
+        name: lowercase snake_case, unique across the course, e.g. ``"fista_matches_sklearn_lasso"``.
+        value: the measured number (float, int, bool or 0-d tensor).
+        at_least / at_most: the target; give at least one.
+        note: short context (the judge, the sample size).
+
+    Returns:
+        True/False when judged, None at smoke.
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"claim name must be lowercase snake_case (e.g. 'deep_ae_beats_pca'), got {name!r}")
+    if at_least is None and at_most is None:
+        raise ValueError(f"claim {name!r} needs a target: at_least=... and/or at_most=...")
+    if hasattr(value, "item"):
+        value = value.item()
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"value of claim {name!r} must be a number, got {type(value).__name__}")
+    value = float(value)
+    budget = env.budget()
+    ok = math.isfinite(value) and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+    target = " and ".join(t for t in ((f">= {_fmt(float(at_least))}" if at_least is not None else ""),
+                                      (f"<= {_fmt(float(at_most))}" if at_most is not None else "")) if t)
+    verdict = "(not judged at smoke)" if budget == "smoke" else ("✔" if ok else "✘")
+    print(f"claim {name}: {_fmt(value)} (target {target}) {verdict}" + (f"  [{note}]" if note else ""))
+    _CLAIMS[name] = {"value": value, "at_least": at_least, "at_most": at_most, "target": target,
+                     "pass": None if budget == "smoke" else bool(ok), "note": note, "budget": budget}
+    _flush()
+    return None if budget == "smoke" else bool(ok)
+
+
+def claims() -> dict[str, dict[str, Any]]:
+    """Every claim stated in this process."""
+    return dict(_CLAIMS)
+
+
 def recorded() -> dict[str, dict[str, Any]]:
     """Everything recorded in this process."""
     return dict(_RECORDED)
@@ -66,6 +112,8 @@ def _flush() -> None:
     path = Path(d) / f"{nb}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_RECORDED, indent=1))
+    if _CLAIMS:
+        (Path(d) / f"{nb}.claims.json").write_text(json.dumps(_CLAIMS, indent=1))
 
 
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, title: str | None = None) -> str:

@@ -52,3 +52,39 @@ def test_notebook_selection(tmp_path):
     assert [p.stem for p in course.notebooks(tmp_path, ["dcgan", "00"])] == ["00_introduction", "06_dcgan"]
     with pytest.raises(SystemExit, match="no notebook matches"):
         course.notebooks(tmp_path, ["99"])
+
+
+def test_claim_judges_and_writes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_NOTEBOOK", "99_claims")
+    monkeypatch.setenv("COURSE_BUDGET", "lecture")
+    assert results.claim("angle_deg", torch.tensor(0.5), at_most=1.0) is True
+    assert "claim angle_deg: 0.5 (target <= 1) ✔" in capsys.readouterr().out
+    assert results.claim("gain_db", 0.4, at_least=1.0) is False
+    assert "claim gain_db: 0.4 (target >= 1) ✘" in capsys.readouterr().out
+    assert results.claim("nan_fails", float("nan"), at_least=0.0) is False
+    saved = json.loads((tmp_path / "99_claims.claims.json").read_text())
+    assert saved["angle_deg"]["pass"] is True and saved["gain_db"]["pass"] is False
+
+
+def test_claim_not_judged_at_smoke(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_BUDGET", "smoke")
+    assert results.claim("smoke_claim", 0.0, at_least=1.0) is None
+    assert "(not judged at smoke)" in capsys.readouterr().out
+
+
+def test_claim_rejects_bad_input():
+    with pytest.raises(ValueError, match="snake_case"):
+        results.claim("Bad Name", 1.0, at_least=0)
+    with pytest.raises(ValueError, match="needs a target"):
+        results.claim("no_target", 1.0)
+    with pytest.raises(TypeError, match="must be a number"):
+        results.claim("text_value", "1", at_least=0)
+
+
+def test_claims_summary_counts_failures():
+    rows = [{"notebook": "00_a", "claims": {"x": {"pass": True}, "y": {"pass": False}}},
+            {"notebook": "01_b", "claims": {"z": {"pass": None}}}]
+    line, n_fail = course.claims_summary(rows)
+    assert line == "claims: 1 of 2 hold; failing: y (00_a)" and n_fail == 1
+    assert course.claims_summary([{"notebook": "00_a", "claims": {"z": {"pass": None}}}])[1] == 0
