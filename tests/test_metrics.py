@@ -134,6 +134,60 @@ def test_course_classifier_leaves_the_global_seed_alone(ckpt_dir):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_fid_reference_caches_features_and_reads_against_the_floor():
+    net = _toy_net()
+    g = torch.Generator().manual_seed(0)
+    ref_x, held = torch.rand(300, 1, 4, 4, generator=g), torch.rand(500, 1, 4, 4, generator=g)
+    ref = metrics.FIDReference(ref_x, net, heldout=held)
+    x = torch.rand(200, 1, 4, 4, generator=g) * 0.6
+    assert ref.fid(x) == pytest.approx(metrics.fid(ref_x, x, net), rel=1e-9)
+    assert ref.label == "FID (toy projection)" and ref.features.shape == (300, 6)
+    draws = ref.floor_draws(200, draws=3)
+    assert len(set(draws)) == 3 and ref.floor(200, draws=3) == pytest.approx(np.mean(draws))
+    assert ref.floor(200) < 0.2 * ref.fid(x)                  # real held-out data: the best any model can do
+    assert ref.floor(50) > ref.floor(400)                     # FID's small-sample bias: read at the same n
+    with pytest.raises(ValueError, match="needs held-out real images"):
+        metrics.FIDReference(ref_x, net).floor(10)
+    with pytest.raises(ValueError, match="2 <= n <= 500"):
+        ref.floor(501)
+    with pytest.raises(ValueError, match="must match x_ref"):
+        metrics.FIDReference(ref_x, net, heldout=torch.rand(5, 1, 8, 8))
+
+
+def test_recognisable_rate_counts_confident_samples_and_their_classes():
+    # logits: class = the pixel set to 10 (confident), or all zeros (p = 1/3 each, not recognised)
+    net = metrics.FeatureNetwork("toy", lambda x: x.flatten(1), lambda x: x.flatten(1)[:, :3] * 10, 2, 1,
+                                 torch.device("cpu"))
+    x = torch.zeros(10, 1, 2, 2)
+    x[:4, 0, 0, 0] = 1          # 4 confident class 0
+    x[4:6, 0, 0, 1] = 1         # 2 confident class 1
+    r = metrics.recognisable_rate(x, net)
+    assert r["rate"] == pytest.approx(0.6) and r["n"] == 10
+    assert r["per_class"].tolist() == pytest.approx([4 / 6, 2 / 6, 0.0]) and r["classes_covered"] == 2
+    assert metrics.recognisable_rate(x, net, threshold=0.99999)["rate"] == 0.0
+    with pytest.raises(ValueError, match=r"threshold must be a probability in \(0, 1\)"):
+        metrics.recognisable_rate(x, net, threshold=1.5)
+
+
+def test_fid_equals_torchmetrics_on_identical_features():
+    tm = pytest.importorskip("torchmetrics.image.fid")
+    net = _toy_net()
+
+    class Feats(torch.nn.Module):
+        num_features = 6                                       # (saves torchmetrics its 299 px probe)
+
+        def forward(self, x):
+            return net.features(net.prepare(x.float())).double()
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(300, 1, 4, 4, generator=g), torch.rand(300, 1, 4, 4, generator=g) * 0.7
+    ref = tm.FrechetInceptionDistance(feature=Feats(), normalize=True)
+    ref.set_dtype(torch.float64)
+    ref.update(a, real=True)
+    ref.update(b, real=False)
+    assert metrics.fid(a, b, net) == pytest.approx(float(ref.compute()), rel=1e-6)
+
+
 def test_course_classifier_fid_features_are_full_rank():
     """Pre-ReLU features: no dead unit, so the FID covariance of real digits has full rank."""
     net = metrics.course_classifier("mnist", verbose=False)
