@@ -95,8 +95,10 @@ def claims_summary(rows: list[dict[str, Any]]) -> tuple[str, int]:
     judged = [(r["notebook"], k, c) for r in rows for k, c in r.get("claims", {}).items() if c.get("pass") is not None]
     failing = [f"{k} ({nb})" for nb, k, c in judged if not c["pass"]]
     n_all = sum(len(r.get("claims", {})) for r in rows)
+    if not n_all:
+        return "claims: none stated in these notebooks", 0
     if not judged:
-        return f"claims: {n_all} stated, none judged (budget smoke)", 0
+        return f"claims: {n_all} stated, none judged (the smoke budget only checks that they run)", 0
     line = f"claims: {len(judged) - len(failing)} of {len(judged)} hold"
     return line + (f"; failing: {', '.join(failing)}" if failing else ""), len(failing)
 

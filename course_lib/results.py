@@ -30,6 +30,15 @@ def _fmt(value: float) -> str:
     return f"{value:.3e}"
 
 
+def _as_number(value: Any, what: str, allow_bool: bool) -> int | float:
+    """A Python number from a number or a 0-d tensor/array; bools only where ``allow_bool`` (a claim may be a yes/no)."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if (isinstance(value, bool) and not allow_bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__}")
+    return value
+
+
 def record(name: str, value: float, unit: str = "", note: str = "") -> float:
     """Print ``name = value unit`` and store it for the results table.
 
@@ -44,10 +53,7 @@ def record(name: str, value: float, unit: str = "", note: str = "") -> float:
     """
     if not isinstance(name, str) or not name:
         raise ValueError("name must be a non-empty string")
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"value of {name!r} must be a number, got {type(value).__name__}")
+    value = _as_number(value, f"value of {name!r}", allow_bool=False)
     if isinstance(value, float) and not math.isfinite(value):
         print(f"warning: {name} is {value}")
     line = f"{name} = {_fmt(value)}" + (f" {unit}" if unit else "") + (f"  ({note})" if note else "")
@@ -78,11 +84,7 @@ def claim(name: str, value: float, *, at_least: float | None = None, at_most: fl
         raise ValueError(f"claim name must be lowercase snake_case (e.g. 'deep_ae_beats_pca'), got {name!r}")
     if at_least is None and at_most is None:
         raise ValueError(f"claim {name!r} needs a target: at_least=... and/or at_most=...")
-    if hasattr(value, "item"):
-        value = value.item()
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"value of claim {name!r} must be a number, got {type(value).__name__}")
-    value = float(value)
+    value = float(_as_number(value, f"value of claim {name!r}", allow_bool=True))
     budget = env.budget()
     ok = math.isfinite(value) and (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
     target = " and ".join(t for t in ((f">= {_fmt(float(at_least))}" if at_least is not None else ""),
