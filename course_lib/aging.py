@@ -17,8 +17,8 @@ How it maps onto the one adversarial engine (no new loop):
   generator terms; the image-GAN weight is the scale of the generator loss (:func:`scaled_g_loss`).
 
 The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.editing.DecoupledCAAE`` with
-:func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`detail_ratio` (high-frequency
-energy relative to real images: < 1 blurry, > 1 noisy) next to reconstruction L1 / PSNR.
+:func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`course_lib.quality.detail_ratio`
+(fine detail relative to real images: < 1 blurry, > 1 noisy) next to reconstruction L1 / PSNR (:func:`image_scores`).
 
 Data stand-in: :func:`emoji_faces` (emoji people with age variants baby / child / adult / older, in two
 drawing styles) replaces the real age-labelled face photos (Morph, CACD, UTKFace) of the paper.
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from . import checks, data, gan, losses, restoration, translation
+from . import checks, data, gan, losses, quality
 from .nets import editing
 
 AGES = ("baby", "child", "adult", "older")
@@ -346,26 +346,9 @@ def strip_rows(x: torch.Tensor, ages_out: torch.Tensor, label: str = "input") ->
 # ----------------------------------------------------------------------------------------
 # Measures: blur vs noise
 # ----------------------------------------------------------------------------------------
-def detail_ratio(x: torch.Tensor, reference: torch.Tensor) -> float:
-    r"""High-frequency energy of x relative to real images: $\overline{|\Delta x|} / \overline{|\Delta x_{ref}|}$.
-
-    Uses the mean absolute Laplacian of the luma (``translation.sharpness``). About 1: as much detail as
-    the real images; well below 1: blurry (regression to the mean, the autoencoder's failure); above 1:
-    more high frequencies than real images -- noise and checkerboard artifacts (an over-weighted GAN).
-
-    Args:
-        x: (B, 3, H, W) outputs in [0, 1].
-        reference: (B', 3, H, W) real images in [0, 1].
-    """
-    ref = translation.sharpness(reference)
-    if ref <= 0:
-        raise ValueError("the reference images have no high-frequency energy (constant images?)")
-    return translation.sharpness(x) / ref
-
-
-def quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
-    """Reconstruction L1, PSNR (dB) and :func:`detail_ratio` of outputs x_hat vs the real x (both in [0, 1])."""
+def image_scores(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+    """Reconstruction L1, PSNR (dB) and :func:`course_lib.quality.detail_ratio` of outputs x_hat vs the real x (both in [0, 1])."""
     checks.image_batch(x_hat, "x_hat", lo=0, hi=1)
     checks.image_batch(x, "x", lo=0, hi=1)
-    return {"L1": float((x_hat - x).abs().mean()), "PSNR": restoration.psnr(x_hat, x),
-            "detail ratio": detail_ratio(x_hat, x)}
+    return {"L1": float((x_hat - x).abs().mean()), "PSNR": quality.psnr(x_hat, x),
+            "detail ratio": quality.detail_ratio(x_hat, x)}

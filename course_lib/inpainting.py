@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from . import checks, gan, losses, restoration, translation
+from . import checks, gan, losses, quality, translation
 
 MASKS = ("centre", "squares", "strokes")
 # PSNR of an error as small as 8-bit quantisation (MSE = 1 / (12 * 255^2)): the cap for holes filled exactly
@@ -408,31 +408,6 @@ def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def hole_sharpness(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> float:
-    """Detail in the hole relative to the truth: sum of |Laplacian of the luma| over the missing pixels, fake / truth.
-
-    A blurry (regression-to-the-mean) fill scores well below 1; noise or seams score above 1.
-
-    Args:
-        x_fake, x: (B, C, H, W) completed images and ground truth in [0, 1] (C = 1 or 3).
-        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
-
-    Returns:
-        The ratio (a float).
-    """
-    checks.image_batch(x_fake, "x_fake", channels=(1, 3))
-    checks.image_batch(x, "x", channels=(1, 3))
-    m = _check_mask(mask, x)
-    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=x.dtype, device=x.device)
-
-    def detail(t: torch.Tensor) -> torch.Tensor:
-        g = translation.grayscale(t) if t.shape[1] == 3 else t
-        lap = torch.nn.functional.conv2d(torch.nn.functional.pad(g, (1, 1, 1, 1), mode="replicate"), k.view(1, 1, 3, 3))
-        return (lap.abs() * m).sum()
-
-    return float(detail(x_fake) / detail(x).clamp_min(1e-12))
-
-
 def hole_metrics(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
     """PSNR over the missing pixels, SSIM on the hole's bounding box (averaged over images) and hole sharpness.
 
@@ -442,15 +417,15 @@ def hole_metrics(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> d
         mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
 
     Returns:
-        ``{"PSNR": dB, "SSIM": s}`` (scikit-image, via :mod:`course_lib.restoration`). Per-image PSNR is
+        ``{"PSNR": dB, "SSIM": s}`` (scikit-image, via :mod:`course_lib.quality`). Per-image PSNR is
         capped at :data:`PSNR_CAP` (58.9 dB, the 8-bit quantisation error), so an exactly filled hole (a white
         corner of an emoji) does not make the mean infinite. The SSIM crop is the smallest rectangle around
-        each image's hole, at least 3x3 pixels. ``"sharpness"``: :func:`hole_sharpness`.
+        each image's hole, at least 3x3 pixels. ``"sharpness"``: :func:`course_lib.quality.detail_ratio` in the hole (fine detail, fake / truth).
     """
     checks.image_batch(x_fake, "x_fake", lo=0.0, hi=1.0)
     checks.image_batch(x, "x", lo=0.0, hi=1.0)
     m = _check_mask(mask, x).expand(len(x), 1, *x.shape[-2:])
-    psnr = float(restoration.psnr_per_image(x_fake, x, mask=m).clamp(max=PSNR_CAP).mean())
+    psnr = float(quality.psnr_per_image(x_fake, x, mask=m).clamp(max=PSNR_CAP).mean())
     ssims = []
     for xf, xr, mi in zip(x_fake, x, m):
         t, b, l, r = bounding_box(mi)
@@ -460,5 +435,5 @@ def hole_metrics(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> d
         if r - l < 3:
             l, r = max(0, min(l, w - 3)), max(0, min(l, w - 3)) + 3
         box = (t, b, l, r)
-        ssims.append(float(restoration.ssim_per_image(crop(xf, box)[None], crop(xr, box)[None])[0]))
-    return {"PSNR": psnr, "SSIM": float(np.mean(ssims)), "sharpness": hole_sharpness(x_fake, x, m)}
+        ssims.append(float(quality.ssim_per_image(crop(xf, box)[None], crop(xr, box)[None])[0]))
+    return {"PSNR": psnr, "SSIM": float(np.mean(ssims)), "sharpness": quality.detail_ratio(x_fake, x, m)}

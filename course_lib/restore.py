@@ -48,14 +48,14 @@ def scores(outputs: Sequence[torch.Tensor], references: Sequence[torch.Tensor]) 
         references: the ground truths, same shapes pairwise.
 
     Returns:
-        ``{"PSNR": mean dB, "SSIM": mean}`` via :mod:`course_lib.restoration` (scikit-image).
+        ``{"PSNR": mean dB, "SSIM": mean}`` via :mod:`course_lib.quality` (scikit-image).
     """
-    from . import restoration
+    from . import quality
 
     if len(outputs) != len(references) or not len(outputs):
         raise ValueError(f"need as many outputs as references (>= 1), got {len(outputs)} and {len(references)}")
-    p = [float(restoration.psnr_per_image(o, r)[0]) for o, r in zip(outputs, references)]
-    s = [float(restoration.ssim_per_image(o, r)[0]) for o, r in zip(outputs, references)]
+    p = [float(quality.psnr_per_image(o, r)[0]) for o, r in zip(outputs, references)]
+    s = [float(quality.ssim_per_image(o, r)[0]) for o, r in zip(outputs, references)]
     return {"PSNR": float(np.mean(p)), "SSIM": float(np.mean(s))}
 
 

@@ -17,8 +17,8 @@ image's features and the reference's, ``argmax_j`` swap, and the weight map ``S_
 
     swapped, weight, index = superres.feature_swap(content_feat, ref_feat_blurred, ref_values)
 
-Measures beside PSNR/SSIM (``course_lib.restoration``): :func:`high_frequency_ratio` (fine detail
-energy relative to the ground truth, 1 = as much as the HR image) and :func:`feature_distance`.
+Measures: PSNR/SSIM and fine detail relative to the ground truth (``quality.detail_ratio``, 1 = as much
+as the HR image) in :mod:`course_lib.quality`; :func:`feature_distance` here.
 
 References:
     Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN" (SRGAN), CVPR 2017, arXiv:1609.04802.
@@ -34,19 +34,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, gan, losses, restoration
+from . import checks, data, gan, images, losses
 
 # ----------------------------------------------------------------------------------------
 # Data
 # ----------------------------------------------------------------------------------------
 
 
-def patch_pairs(images: Mapping[str, torch.Tensor], hr_size: int, n: int, scale: int = 4, seed: int = 0
+def patch_pairs(photos: Mapping[str, torch.Tensor], hr_size: int, n: int, scale: int = 4, seed: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random HR patches and their bicubic LR versions (gray photos repeated to RGB).
 
     Args:
-        images: name -> (C, H, W) photos in [0, 1] (``data.photos("train")``).
+        photos: name -> (C, H, W) photos in [0, 1] (``data.photos("train")``).
         hr_size: HR patch side, divisible by ``scale``.
         n: number of pairs.
         scale: downscaling factor.
@@ -63,8 +63,8 @@ def patch_pairs(images: Mapping[str, torch.Tensor], hr_size: int, n: int, scale:
     checks.positive_int(scale, "scale")
     if hr_size % scale:
         raise ValueError(f"hr_size={hr_size} must be divisible by scale={scale}")
-    hr = data.patches(images, hr_size, n, seed=seed, channels=3)
-    return hr, restoration.downsample(hr, scale)
+    hr = data.patches(photos, hr_size, n, seed=seed, channels=3)
+    return hr, images.downsample(hr, scale)
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -194,31 +194,6 @@ def srgan_variant(content: Callable[[gan.Batch], torch.Tensor], adv_weight: floa
 # ----------------------------------------------------------------------------------------
 # Measures of texture / perceptual quality
 # ----------------------------------------------------------------------------------------
-_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-
-
-def high_frequency_energy(x: torch.Tensor) -> torch.Tensor:
-    """Mean squared Laplacian response per image (energy of the finest details), (B,) for (B, C, H, W)."""
-    checks.image_batch(x, "x")
-    if min(x.shape[-2:]) < 3:
-        raise ValueError(f"high_frequency_energy needs H, W >= 3 (a valid 3x3 Laplacian), got {tuple(x.shape[-2:])}")
-    k = _LAPLACE.to(x).view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
-    lap = F.conv2d(x, k, groups=x.shape[1])            # valid convolution: no border artefacts
-    return lap.square().flatten(1).mean(1)
-
-
-def high_frequency_ratio(x: torch.Tensor, reference: torch.Tensor) -> float:
-    """Fine-detail energy of ``x`` relative to the ground truth: mean_b E_hf(x_b) / E_hf(ref_b).
-
-    1 = as much high-frequency energy (texture, edges) as the HR image; bicubic and MSE-trained
-    networks, which average over plausible details, score well below 1.
-
-    Args:
-        x, reference: (B, C, H, W) images in [0, 1].
-    """
-    if x.shape != reference.shape:
-        raise ValueError(f"x and reference must have the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}")
-    return float((high_frequency_energy(x) / high_frequency_energy(reference).clamp_min(1e-12)).mean())
 
 
 @torch.no_grad()
@@ -359,8 +334,8 @@ def srntt_swap(lr: torch.Tensor, ref: torch.Tensor, net: nn.Module, layer: str, 
     out: dict[str, list[torch.Tensor]] = {"pre_sr": [], "features": [], "pixels": [], "weight": []}
     for i in range(0, len(lr), batch_size):
         lr_i, ref_i = lr[i:i + batch_size].to(dev), ref[i:i + batch_size].to(dev)
-        pre = restoration.upsample(lr_i, scale)                                   # LR up (pre-SR)
-        ref_blur = restoration.upsample(restoration.downsample(ref_i, scale), scale)   # Ref down-up
+        pre = images.upsample(lr_i, scale)                                   # LR up (pre-SR)
+        ref_blur = images.upsample(images.downsample(ref_i, scale), scale)   # Ref down-up
         f_c, f_rb, f_r = (net(t, [layer])[layer] for t in (pre, ref_blur, ref_i))
         pix = F.pixel_unshuffle(ref_i, stride)                                    # (B, 3 s^2, H'/s, W'/s)
         vals = torch.cat([f_r, pix], 1)

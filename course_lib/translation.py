@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, restoration
+from . import checks, data, quality
 from .nets import translation as nets_translation
 
 TASKS = ("edges", "colour", "style")
@@ -430,19 +430,8 @@ def correspondence(fake: torch.Tensor, target: torch.Tensor) -> dict[str, float]
     Returns:
         ``{"PSNR": dB, "SSIM": ..., "retrieval@1": fraction, "chance": 1 / N}``.
     """
-    return {"PSNR": restoration.psnr(fake, target), "SSIM": restoration.ssim(fake, target),
+    return {"PSNR": quality.psnr(fake, target), "SSIM": quality.ssim(fake, target),
             "retrieval@1": retrieval_accuracy(fake, target), "chance": 1.0 / len(target)}
-
-
-def sharpness(x: torch.Tensor) -> float:
-    """Mean absolute Laplacian of the luma: (B, C, H, W) in [0, 1] -> a float (higher = more high-frequency detail).
-
-    Blurry (regression-to-the-mean) outputs score low; compare with the ground truth's value.
-    """
-    checks.image_batch(x, "x", channels=(1, 3))
-    g = grayscale(x) if x.shape[1] == 3 else x
-    k = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=g.dtype, device=g.device)
-    return float(F.conv2d(g, k.view(1, 1, 3, 3)).abs().mean())
 
 
 def colour_histogram_intersection(fake: torch.Tensor, real: torch.Tensor, bins: int = 32) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib import aging, evaluation, gan, losses
+from course_lib import aging, evaluation, gan, losses, quality
 from course_lib.nets import editing
 
 
@@ -51,15 +51,14 @@ def test_balanced_loader_balances_ages(faces):
     assert (frac - 0.25).abs().max() < 0.05                          # raw data: ~75% adults
 
 
-def test_detail_ratio_blur_below_noise_above(faces):
+def test_image_scores(faces):
     x = faces.x[:64]
-    assert aging.detail_ratio(x, x) == pytest.approx(1.0)
-    assert aging.detail_ratio(evaluation.degrade(x, "blur", 1.0), x) < 0.7
-    assert aging.detail_ratio(evaluation.degrade(x, "noise", 0.1), x) > 1.3
-    q = aging.quality(x, x)
-    assert q["L1"] == 0 and q["detail ratio"] == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="no high-frequency"):
-        aging.detail_ratio(x, torch.full_like(x, 0.5))
+    q = aging.image_scores(x, x)
+    assert q["L1"] == 0 and q["detail ratio"] == pytest.approx(1.0) and q["PSNR"] == float("inf")
+    blurred = evaluation.degrade(x, "blur", 1.0)
+    q = aging.image_scores(blurred, x)
+    assert q["L1"] == pytest.approx(float((blurred - x).abs().mean()))
+    assert q["detail ratio"] == pytest.approx(quality.detail_ratio(blurred, x)) and q["detail ratio"] < 0.7
 
 
 def test_terms_and_scaled_loss():

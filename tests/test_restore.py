@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from course_lib import data, restoration, restore
+from course_lib import data, quality, restore
 from course_lib.nets import restore as rnets
 
 
@@ -96,13 +96,13 @@ def test_classical_denoisers_improve_psnr(photo, name):
     y = restore.add_noise(photo, 25 / 255, seed=0)
     out = restore.classical_denoisers()[name](y)
     assert out.shape == y.shape and out.min() >= 0 and out.max() <= 1
-    assert restoration.psnr(out, photo) > restoration.psnr(y, photo) + 1.0
+    assert quality.psnr(out, photo) > quality.psnr(y, photo) + 1.0
 
 
 def test_richardson_lucy_improves_psnr(photo):
     y, ks = restore.motion_blur_pairs(photo, 9, seed=0)
     assert ks.shape == (1, 9, 9)
-    assert restoration.psnr(restore.richardson_lucy(y, ks, 10), photo) > restoration.psnr(y, photo)
+    assert quality.psnr(restore.richardson_lucy(y, ks, 10), photo) > quality.psnr(y, photo)
 
 
 def test_classical_bad_input():
@@ -170,7 +170,7 @@ def test_exposure_stack_and_merge(photo):
     assert torch.allclose(stack[:, 0], radiance ** (1 / restore.GAMMA), atol=1e-6)   # short exposure: no clipping
     assert (stack[:, 1] == 1).float().mean() > 0.05                                    # long exposure clips
     merged = restore.merge_radiance(stack, times)
-    assert restoration.psnr(restore.tonemap(merged), restore.tonemap(radiance)) > 40
+    assert quality.psnr(restore.tonemap(merged), restore.tonemap(radiance)) > 40
     assert torch.allclose(restore.tonemap(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="at least 2"):
         restore.exposure_stack(radiance, (1.0,))
@@ -203,7 +203,7 @@ def test_scores_of_lists_match_restoration(photo):
     a, b = photo[0], restore.add_noise(photo, 0.05, seed=0)[0]
     small_a, small_b = a[:, :32, :48], b[:, :32, :48]
     got = restore.scores([b, small_b], [a, small_a])
-    ref = (restoration.psnr(b, a) + restoration.psnr(small_b, small_a)) / 2
+    ref = (quality.psnr(b, a) + quality.psnr(small_b, small_a)) / 2
     assert abs(got["PSNR"] - ref) < 1e-9 and 0 < got["SSIM"] < 1
     with pytest.raises(ValueError, match="as many outputs"):
         restore.scores([a], [a, a])

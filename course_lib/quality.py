@@ -1,13 +1,16 @@
-"""Image-quality measures and degradations shared by the restoration notebooks (11-14, 18).
+"""Image-quality measures shared by the application notebooks (11-19): PSNR, SSIM and fine detail.
 
 PSNR and SSIM come from scikit-image (a trusted implementation), applied per image, so the
-numbers in the notebooks are the ones a reader gets with ``skimage.metrics``::
+numbers in the notebooks are the ones a reader gets with ``skimage.metrics``. :func:`detail` is the
+course's one sharpness measure (mean absolute Laplacian of the luma) and :func:`detail_ratio` reads it
+against real images::
 
-    from course_lib import restoration
-    restoration.psnr(sr, hr)                 # mean dB over the batch, images in [0, 1]
-    restoration.ssim(sr, hr)                 # mean SSIM
-    restoration.psnr(sr, hr, mask=hole)      # only inside a region (inpainting)
-    restoration.table({"bicubic": bic, "SRResNet": out}, hr)   # {"bicubic": {"PSNR": .., "SSIM": ..}, ...}
+    from course_lib import quality
+    quality.psnr(sr, hr)                     # mean dB over the batch, images in [0, 1]
+    quality.ssim(sr, hr)                     # mean SSIM
+    quality.psnr(sr, hr, mask=hole)          # only inside a region (inpainting)
+    quality.table({"bicubic": bic, "SRResNet": out}, hr)   # {"bicubic": {"PSNR": .., "SSIM": ..}, ...}
+    quality.detail_ratio(sr, hr)             # ~1: as much fine detail as the truth; < 1 blurry; > 1 noise/artefacts
 
 Conventions: images are (B, C, H, W) (or (C, H, W)) float tensors in [0, 1]; ``shave`` crops a
 border before measuring (super-resolution papers shave ``scale`` pixels); ``y_channel=True``
@@ -16,7 +19,7 @@ measures on the luma channel Y of YCbCr (ITU-R BT.601), as the SR papers do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -158,22 +161,82 @@ def table(outputs: Mapping[str, torch.Tensor], reference: torch.Tensor, shave: i
             for k, v in outputs.items()}
 
 
-def downsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic (antialiased) downsampling by an integer ``scale``: (B, C, H, W) -> (B, C, H/scale, W/scale).
+# --------------------------------------------------------------------------------------
+# Fine detail: the one sharpness measure of the course
+# --------------------------------------------------------------------------------------
+_LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
-    H and W must be divisible by ``scale``. Output clamped to [0, 1] when the input is in [0, 1].
+
+def _images(x: torch.Tensor | Sequence[torch.Tensor], name: str) -> list[torch.Tensor]:
+    """A batch (B, C, H, W) or a list of (C, H, W) / (1, C, H, W) images of any sizes -> list of (1, C, H, W)."""
+    if isinstance(x, torch.Tensor):
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        checks.image_batch(x, name, channels=(1, 3))
+        return list(x.split(1))
+    if not len(x):
+        raise ValueError(f"{name} is empty; pass images (B, C, H, W) or a list of (C, H, W) images")
+    return [t for item in x for t in _images(item, name)]
+
+
+def detail(x: torch.Tensor | Sequence[torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Fine detail per image: the mean absolute Laplacian of the luma, $\overline{|\Delta Y|}$.
+
+    $\Delta Y_{ij} = Y_{i-1,j} + Y_{i+1,j} + Y_{i,j-1} + Y_{i,j+1} - 4Y_{ij}$ on the interior pixels
+    (a valid 3x3 convolution: no border effects), Y the BT.601 luma (:func:`to_y`; gray images as they
+    are). A constant image scores 0, a checkerboard $0.5 \pm a$ scores $8a$. Blurry outputs (regression
+    to the mean) score low, noise and checkerboard artefacts high: read it against the ground truth with
+    :func:`detail_ratio`.
+
+    Args:
+        x: (B, C, H, W) images in [0, 1] (C = 1 or 3), or a list of (C, H, W) images of different sizes.
+        mask: optional (B, 1, H, W) or (1, 1, H, W), 1 = measure here (e.g. an inpainting hole); only
+            for a batch tensor ``x``.
+
+    Returns:
+        (B,) float64 tensor.
     """
-    checks.image_batch(x, "x")
-    checks.positive_int(scale, "scale")
-    h, w = x.shape[-2:]
-    if h % scale or w % scale:
-        raise ValueError(f"image size {h}x{w} must be divisible by scale={scale}")
-    y = F.interpolate(x, size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
-    return y.clamp(0, 1) if float(x.min()) >= 0 and float(x.max()) <= 1 else y
+    imgs = _images(x, "x")
+    if mask is not None:
+        if not isinstance(x, torch.Tensor):
+            raise ValueError("mask needs x as one (B, C, H, W) tensor")
+        m = torch.as_tensor(mask, dtype=torch.float64)
+        checks.ndim(m, "mask", 4, "(B, 1, H, W)")
+        if m.shape[1] != 1 or m.shape[-2:] != imgs[0].shape[-2:] or m.shape[0] not in (1, len(imgs)):
+            raise ValueError(f"mask must be (B, 1, H, W) or (1, 1, H, W) for images {tuple(imgs[0].shape[-2:])}, "
+                             f"got {tuple(m.shape)}")
+        m = m.expand(len(imgs), 1, *m.shape[-2:])[..., 1:-1, 1:-1].cpu()
+    out = []
+    for i, t in enumerate(imgs):
+        if min(t.shape[-2:]) < 3:
+            raise ValueError(f"detail needs images of at least 3x3 pixels, got {tuple(t.shape[-2:])}")
+        y = to_y(t.detach().double().cpu())
+        lap = F.conv2d(y, _LAPLACE.to(y).view(1, 1, 3, 3)).abs()
+        if mask is None:
+            out.append(lap.mean())
+        else:
+            if not m[i].any():
+                raise ValueError(f"mask selects no interior pixel of image {i}")
+            out.append((lap[0] * m[i]).sum() / m[i].sum())
+    return torch.stack(out)
 
 
-def upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic upsampling by an integer ``scale`` (the classical baseline), clamped to [0, 1]."""
-    checks.image_batch(x, "x")
-    checks.positive_int(scale, "scale")
-    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+def detail_ratio(x: torch.Tensor | Sequence[torch.Tensor], reference: torch.Tensor | Sequence[torch.Tensor],
+                 mask: torch.Tensor | None = None) -> float:
+    """Fine detail of outputs relative to real images: mean :func:`detail` of ``x`` over that of ``reference``.
+
+    About 1: as much fine detail as the real images (not necessarily the right detail); well below 1:
+    blurry; above 1: more high frequencies than real images (noise, checkerboard artefacts).
+
+    Args:
+        x: outputs, (B, C, H, W) in [0, 1] or a list of images.
+        reference: real images (the ground truth, or any real set), same forms; with ``mask``, the same shape as x.
+        mask: optional region (B, 1, H, W), measured in both (an inpainting hole).
+    """
+    if mask is not None and (not isinstance(reference, torch.Tensor) or not isinstance(x, torch.Tensor)
+                             or reference.shape != x.shape):
+        raise ValueError("with a mask, x and reference must be tensors of the same shape (B, C, H, W)")
+    ref = float(detail(reference, mask).mean())
+    if ref <= 0:
+        raise ValueError("the reference images have no fine detail (constant images?); detail_ratio needs real images")
+    return float(detail(x, mask).mean()) / ref
