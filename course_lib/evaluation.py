@@ -2,10 +2,9 @@
 
 Complements :mod:`course_lib.metrics` (FID, Inception score with named feature networks):
 
-* :func:`precision_recall` -- k-NN manifold precision (fidelity) and recall (coverage) of a sample
-  set against real data (Kynkaenniemi et al. 2019): mode dropping lowers recall, blur lowers precision.
-* :func:`kid` -- the kernel inception distance, an *unbiased* MMD^2 estimate (Binkowski et al. 2018),
-  and :func:`extrapolate_to_infinity` -- FID's sample-size bias removed by fitting
+(precision/recall on k-NN manifolds and KID, used by notebooks 09 and 10, are in :mod:`course_lib.metrics`)
+
+* :func:`extrapolate_to_infinity` -- FID's sample-size bias removed by fitting
   ``FID(N) = FID_inf + a / N`` (Chong & Forsyth 2020).
 * :func:`c2st_accuracy` -- the classifier two-sample test (Lopez-Paz & Oquab 2017): held-out accuracy
   of a classifier separating two sets (0.5 = indistinguishable); :func:`preference_matrix` turns
@@ -38,104 +37,8 @@ def _np2d(x: ArrayLike, name: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------
-# Precision and recall on k-NN manifolds
+# Sample-size bias: FID extrapolated to N -> infinity (KID is metrics.kid)
 # ----------------------------------------------------------------------------------------
-def knn_radii(feats: ArrayLike, k: int = 3) -> np.ndarray:
-    """Distance of every point to its k-th nearest neighbour in the same set (itself excluded).
-
-    Args:
-        feats: (N, D) features, N > k.
-        k: neighbour rank (Kynkaenniemi et al. use k = 3).
-
-    Returns:
-        (N,) radii; the union of the balls B(x_i, r_i) is the k-NN estimate of the set's manifold.
-    """
-    f = _np2d(feats, "feats")
-    checks.positive_int(k, "k")
-    if len(f) <= k:
-        raise ValueError(f"need more than k={k} points to estimate k-NN radii, got {len(f)}")
-    d = torch.cdist(torch.from_numpy(f), torch.from_numpy(f))
-    return d.kthvalue(k + 1, dim=1).values.numpy()                 # the 1st smallest is the point itself (0)
-
-
-def manifold_coverage(points: ArrayLike, support: ArrayLike, k: int = 3) -> float:
-    """Fraction of ``points`` that lie inside the k-NN manifold of ``support``.
-
-    Args:
-        points: (M, D) query features.
-        support: (N, D) features defining the manifold (balls of k-NN radius around each).
-        k: neighbour rank.
-
-    Returns:
-        Fraction in [0, 1].
-    """
-    p, s = _np2d(points, "points"), _np2d(support, "support")
-    if p.shape[1] != s.shape[1]:
-        raise ValueError(f"points are {p.shape[1]}-D but support is {s.shape[1]}-D")
-    r = knn_radii(s, k)
-    d = torch.cdist(torch.from_numpy(p), torch.from_numpy(s)).numpy()          # (M, N)
-    return float((d <= r[None, :]).any(1).mean())
-
-
-def precision_recall(real_feats: ArrayLike, fake_feats: ArrayLike, k: int = 3) -> dict[str, float]:
-    r"""Improved precision and recall of generated samples (k-NN manifolds).
-
-    $$\mathrm{precision} = \frac1M\sum_{j} \mathbb 1\big[\phi_g^{(j)} \in \mathrm{manifold}(\Phi_r)\big],\quad
-      \mathrm{recall} = \frac1N\sum_{i} \mathbb 1\big[\phi_r^{(i)} \in \mathrm{manifold}(\Phi_g)\big],$$
-    with $\mathrm{manifold}(\Phi) = \bigcup_{\phi\in\Phi} B(\phi, \lVert\phi - \mathrm{NN}_k(\phi)\rVert)$.
-
-    Precision is the fraction of generated samples that look real (fidelity); recall the fraction of
-    real samples the model can produce (coverage: a model dropping modes has low recall).
-
-    Args:
-        real_feats: (N, D) features of real images.
-        fake_feats: (M, D) features of generated images (use N = M).
-        k: neighbour rank (3 in the paper).
-
-    Returns:
-        ``{"precision": float, "recall": float}``, each in [0, 1].
-
-    Reference:
-        Kynkaanniemi et al., "Improved Precision and Recall Metric for Assessing Generative Models",
-        NeurIPS 2019, arXiv:1904.06991, Eq. (1)-(3).
-    """
-    return {"precision": manifold_coverage(fake_feats, real_feats, k),
-            "recall": manifold_coverage(real_feats, fake_feats, k)}
-
-
-# ----------------------------------------------------------------------------------------
-# Sample-size bias: KID (unbiased) and FID extrapolated to N -> infinity
-# ----------------------------------------------------------------------------------------
-def kid(real_feats: ArrayLike, fake_feats: ArrayLike, degree: int = 3) -> float:
-    r"""Kernel inception distance: the unbiased MMD^2 estimate with a polynomial kernel.
-
-    $$k(x, y) = \big(x^\top y / d + 1\big)^3,\qquad
-      \widehat{\mathrm{MMD}}^2_u = \tfrac{1}{m(m-1)}\sum_{i\ne j}k(x_i,x_j) + \tfrac{1}{n(n-1)}\sum_{i\ne j}k(y_i,y_j)
-      - \tfrac{2}{mn}\sum_{i,j}k(x_i,y_j)$$
-
-    Unbiased: its expectation does not depend on the sample size (it can be slightly negative).
-
-    Args:
-        real_feats: (N, D), fake_feats: (M, D) features, N, M >= 2.
-        degree: polynomial degree (3 in the paper).
-
-    Returns:
-        KID (same units as the kernel; 0 for identical distributions in expectation).
-
-    Reference:
-        Binkowski et al., "Demystifying MMD GANs", ICLR 2018, arXiv:1801.01401, Sec. 5 (KID);
-        Gretton et al. 2012, Lemma 6 (unbiased MMD^2).
-    """
-    x, y = _np2d(real_feats, "real_feats"), _np2d(fake_feats, "fake_feats")
-    if x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
-        raise ValueError(f"need (N, D) and (M, D) features with N, M >= 2, got {x.shape} and {y.shape}")
-    d = x.shape[1]
-    kxx, kyy, kxy = ((a @ b.T / d + 1) ** degree for a, b in ((x, x), (y, y), (x, y)))
-    m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2 * kxy.mean())
-
-
 def extrapolate_to_infinity(ns: Sequence[int], values: Sequence[float]) -> tuple[float, float]:
     r"""Fit ``value(N) = v_inf + a / N`` by least squares and return ``(v_inf, a)``.
 

@@ -218,7 +218,7 @@ def class_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
                           ).float() / labels.numel()
 
 
-def total_variation(p: torch.Tensor, q: torch.Tensor) -> float:
+def tv_distance(p: torch.Tensor, q: torch.Tensor) -> float:
     """Total-variation distance 0.5 * sum |p - q| between two class histograms (0 same, 1 disjoint)."""
     if p.shape != q.shape:
         raise ValueError(f"histograms must have the same length, got {tuple(p.shape)} and {tuple(q.shape)}")
@@ -242,7 +242,7 @@ def train_classifier(classifier: nn.Module, voxels: torch.Tensor, labels: torch.
     """Fit a voxel classifier with cross-entropy and Adam (``course_lib.train.fit``; use inside ``load_or_train``).
 
     Args:
-        classifier: (B, 1, D, D, D) -> logits (B, K), e.g. ``nets.voxel.Classifier``.
+        classifier: (B, 1, D, D, D) -> logits (B, K), e.g. ``nets.voxels.Classifier``.
         voxels: (N, 1, D, D, D) training grids; labels: (N,) class indices.
         num_steps: optimiser steps; batch_size, lr: as usual.
         ckpt: the checkpoint from ``checkpoints.load_or_train`` (resumes, logs).

@@ -1,4 +1,4 @@
-"""3D-GAN networks (course_lib.nets.voxel) and voxel rendering / metrics (course_lib.voxels)."""
+"""3D-GAN networks (course_lib.nets.voxels) and voxel rendering / metrics (course_lib.voxels)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sklearn.metrics import jaccard_score
 from torch import nn
 
 from course_lib import data, voxels
-from course_lib.nets import voxel
+from course_lib.nets import voxels as vnets
 
 
 def _cube(size: int, lo: int, hi: int) -> torch.Tensor:
@@ -22,33 +22,33 @@ def _cube(size: int, lo: int, hi: int) -> torch.Tensor:
 @pytest.mark.parametrize("size", [16, 32])
 def test_generator_and_discriminator_shapes(size):
     torch.manual_seed(0)
-    G, D = voxel.Generator(20, size, width=4), voxel.Discriminator(size, width=4)
+    G, D = vnets.Generator(20, size, width=4), vnets.Discriminator(size, width=4)
     x = G(torch.randn(3, 20))
     assert x.shape == (3, 1, size, size, size)
     assert 0 <= x.min() and x.max() <= 1                     # sigmoid occupancies
     assert D(x).shape == (3,)
     n_up = sum(isinstance(m, nn.ConvTranspose3d) for m in G.modules())
-    assert n_up == voxel.num_layers(size) + 1                # 4^3 start + one x2 layer per doubling
+    assert n_up == vnets.num_layers(size) + 1                # 4^3 start + one x2 layer per doubling
 
 
 def test_paper_generator_widths():
-    G = voxel.Generator(voxel.LATENT_DIM, 64, width=64)
+    G = vnets.Generator(vnets.LATENT_DIM, 64, width=64)
     widths = [m.out_channels for m in G.modules() if isinstance(m, nn.ConvTranspose3d)]
     assert widths == [512, 256, 128, 64, 1]                  # Wu et al. 2016, Fig. 1
-    D = voxel.Discriminator(64, width=64)
+    D = vnets.Discriminator(64, width=64)
     assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv3d)] == [64, 128, 256, 512, 1]
 
 
 def test_convt3d_out_matches_torch():
     for side, k, s, p in [(1, 4, 1, 0), (4, 4, 2, 1), (5, 3, 2, 0), (7, 2, 2, 0)]:
         out = nn.ConvTranspose3d(1, 1, k, s, p)(torch.zeros(1, 1, side, side, side))
-        assert out.shape[-1] == voxel.convt3d_out(side, k, s, p)
+        assert out.shape[-1] == vnets.convt3d_out(side, k, s, p)
 
 
 def test_bad_inputs_name_the_expected_shape():
     with pytest.raises(ValueError, match="one of"):
-        voxel.Generator(8, size=24)
-    D = voxel.Discriminator(16, width=2)
+        vnets.Generator(8, size=24)
+    D = vnets.Discriminator(16, width=2)
     with pytest.raises(ValueError, match=r"\(B, 1, 16, 16, 16\)"):
         D(torch.zeros(2, 1, 32, 32, 32))
     with pytest.raises(ValueError, match="one channel"):
@@ -58,7 +58,7 @@ def test_bad_inputs_name_the_expected_shape():
 def test_classifier_learns_the_shape_classes():
     torch.manual_seed(0)
     x, y = data.voxel_shapes(120, 16, seed=0)
-    clf = voxel.Classifier(len(data.VOXEL_CLASSES), 16, width=8)
+    clf = vnets.Classifier(len(data.VOXEL_CLASSES), 16, width=8)
     hist = voxels.train_classifier(clf, x, y, num_steps=60, batch_size=32, lr=3e-3)
     assert hist["loss"][-1] < hist["loss"][0]
     assert (voxels.predict(clf, x) == y).float().mean() > 0.75
@@ -91,12 +91,12 @@ def test_nearest_iou_is_brute_force_max():
         voxels.nearest_iou(x, torch.zeros(2, 1, 8, 8, 8))
 
 
-def test_occupancy_histogram_and_total_variation():
+def test_occupancy_histogram_and_tv_distance():
     assert voxels.occupancy(_cube(8, 0, 4)).item() == pytest.approx(1 / 8)
     h = voxels.class_histogram(torch.tensor([0, 0, 2, 3]), 4)
     torch.testing.assert_close(h, torch.tensor([0.5, 0.0, 0.25, 0.25]))
-    assert voxels.total_variation(h, h) == 0
-    assert voxels.total_variation(torch.tensor([1.0, 0]), torch.tensor([0, 1.0])) == 1
+    assert voxels.tv_distance(h, h) == 0
+    assert voxels.tv_distance(torch.tensor([1.0, 0]), torch.tensor([0, 1.0])) == 1
 
 
 # -- rendering -----------------------------------------------------------------------------
