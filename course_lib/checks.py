@@ -8,10 +8,20 @@ student who passes a (H, W) image where a (B, C, H, W) batch was expected reads
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
+
+ArrayLike = torch.Tensor | np.ndarray
+
+
+def feature_matrix(x: ArrayLike, name: str) -> np.ndarray:
+    """``x`` (a tensor or array of shape (N, D)) as a float64 numpy array; a ValueError naming ``name`` otherwise."""
+    a = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must have shape (N, D), got {a.shape}")
+    return a
 
 
 def _shape(x: torch.Tensor) -> str:

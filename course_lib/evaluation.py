@@ -26,14 +26,7 @@ import torch.nn.functional as F
 
 from . import checks
 
-ArrayLike = torch.Tensor | np.ndarray
-
-
-def _np2d(x: ArrayLike, name: str) -> np.ndarray:
-    a = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, D), got {a.shape}")
-    return a
+ArrayLike = checks.ArrayLike
 
 
 # ----------------------------------------------------------------------------------------
@@ -89,7 +82,7 @@ def c2st_accuracy(feats_a: ArrayLike, feats_b: ArrayLike, seed: int = 0, test_fr
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    a, b = _np2d(feats_a, "feats_a"), _np2d(feats_b, "feats_b")
+    a, b = checks.feature_matrix(feats_a, "feats_a"), checks.feature_matrix(feats_b, "feats_b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feats_a are {a.shape[1]}-D but feats_b are {b.shape[1]}-D")
     if not 0 < test_fraction < 1:
@@ -225,7 +218,7 @@ def discretize(codes: ArrayLike, bins: int = 20) -> np.ndarray:
     Returns:
         (N, L) integer bin indices in [0, bins).
     """
-    c = _np2d(codes, "codes")
+    c = checks.feature_matrix(codes, "codes")
     checks.positive_int(bins, "bins")
     out = np.zeros(c.shape, dtype=np.int64)
     for j in range(c.shape[1]):
@@ -304,7 +297,7 @@ def mig(codes: ArrayLike, factors: ArrayLike, bins: int = 20) -> dict:
         Chen, Li, Grosse & Duvenaud, "Isolating Sources of Disentanglement in Variational Autoencoders",
         NeurIPS 2018, arXiv:1802.04942, Eq. (6).
     """
-    c = _np2d(codes, "codes")
+    c = checks.feature_matrix(codes, "codes")
     if c.shape[1] < 2:
         raise ValueError(f"MIG needs at least two latent dimensions, got codes of shape {c.shape}")
     mi = mutual_info_matrix(c, factors, bins)

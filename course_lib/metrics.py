@@ -158,8 +158,7 @@ def fid(x_real: torch.Tensor, x_fake: torch.Tensor, net: FeatureNetwork, batch_s
     Reference:
         Heusel et al. 2017 (with Inception-v3 pool features; here ``net.name``'s features).
     """
-    fr, ff = compute_features(x_real, net, batch_size), compute_features(x_fake, net, batch_size)
-    return frechet_distance(*feature_statistics(fr), *feature_statistics(ff))
+    return FIDReference(x_real, net, batch_size=batch_size).fid(x_fake)
 
 
 @torch.no_grad()
@@ -222,7 +221,7 @@ class FIDReference:
                  batch_size: int = 256):
         checks.image_batch(x_ref, "x_ref")
         if len(x_ref) < 2:
-            raise ValueError(f"x_ref needs at least 2 images for a covariance, got {len(x_ref)}")
+            raise ValueError(f"the reference images need at least 2 for a covariance, got {len(x_ref)}")
         if heldout is not None:
             checks.image_batch(heldout, "heldout")
             if heldout.shape[1:] != x_ref.shape[1:]:
@@ -306,14 +305,7 @@ def recognisable_rate(x: torch.Tensor, net: FeatureNetwork, threshold: float = 0
             "n": len(x)}
 
 
-ArrayLike = torch.Tensor | np.ndarray
-
-
-def _np2d(x: ArrayLike, name: str) -> np.ndarray:
-    a = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must have shape (N, D), got {a.shape}")
-    return a
+ArrayLike = checks.ArrayLike
 
 
 # ----------------------------------------------------------------------------------------
@@ -329,7 +321,7 @@ def knn_radii(feats: ArrayLike, k: int = 3) -> np.ndarray:
     Returns:
         (N,) radii; the union of the balls B(x_i, r_i) is the k-NN estimate of the set's manifold.
     """
-    f = _np2d(feats, "feats")
+    f = checks.feature_matrix(feats, "feats")
     checks.positive_int(k, "k")
     if len(f) <= k:
         raise ValueError(f"need more than k={k} points to estimate k-NN radii, got {len(f)}")
@@ -348,7 +340,7 @@ def manifold_coverage(points: ArrayLike, support: ArrayLike, k: int = 3) -> floa
     Returns:
         Fraction in [0, 1].
     """
-    p, s = _np2d(points, "points"), _np2d(support, "support")
+    p, s = checks.feature_matrix(points, "points"), checks.feature_matrix(support, "support")
     if p.shape[1] != s.shape[1]:
         raise ValueError(f"points are {p.shape[1]}-D but support is {s.shape[1]}-D")
     r = knn_radii(s, k)
@@ -405,7 +397,7 @@ def kid(real_feats: ArrayLike, fake_feats: ArrayLike, degree: int = 3) -> float:
         Binkowski et al., "Demystifying MMD GANs", ICLR 2018, arXiv:1801.01401, Sec. 5 (KID);
         Gretton et al. 2012, Lemma 6 (unbiased MMD^2).
     """
-    x, y = _np2d(real_feats, "real_feats"), _np2d(fake_feats, "fake_feats")
+    x, y = checks.feature_matrix(real_feats, "real_feats"), checks.feature_matrix(fake_feats, "fake_feats")
     if x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
         raise ValueError(f"need (N, D) and (M, D) features with N, M >= 2, got {x.shape} and {y.shape}")
     d = x.shape[1]
