@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from . import checks, data, gan, losses, quality
+from . import checks, data, gan, images, losses, quality
 from .nets import editing
 
 AGES = ("baby", "child", "adult", "older")
@@ -149,7 +149,7 @@ def balanced_loader(faces: Faces, batch_size: int, num_samples: int | None = Non
     weights = 1.0 / counts[faces.age]
     g = torch.Generator().manual_seed(seed)
     sampler = WeightedRandomSampler(weights, num_samples or len(faces), replacement=True, generator=g)
-    x = faces.x * 2 - 1
+    x = images.to_pm1(faces.x)
     return DataLoader(TensorDataset(x, x, faces.labels()), batch_size=batch_size, sampler=sampler, drop_last=True)
 
 
@@ -313,8 +313,8 @@ def reconstruct(gen: editing.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.
         raise ValueError(f"age must be (B={len(x)},) age-group indices, got shape {tuple(age.shape)}")
     dev = next(gen.parameters()).device                 # the net may live on the GPU, x on the CPU
     xd = x.to(dev)
-    out = gen(xd * 2 - 1, F.one_hot(age.to(dev).long(), len(AGES)).float().to(xd))
-    return ((out + 1) / 2).clamp(0, 1).to(x.device)
+    out = gen(images.to_pm1(xd), F.one_hot(age.to(dev).long(), len(AGES)).float().to(xd))
+    return images.to_unit(out).to(x.device)
 
 
 @torch.no_grad()
@@ -327,14 +327,14 @@ def progression(gen: editing.CAAE, x: torch.Tensor) -> torch.Tensor:
     """
     checks.image_batch(x, "x", channels=3, lo=0, hi=1)
     dev = next(gen.parameters()).device                 # the net may live on the GPU, x on the CPU
-    z = gen.encode(x.to(dev) * 2 - 1)
+    z = gen.encode(images.to_pm1(x.to(dev)))
     out = []
     for k in range(len(AGES)):
         l = F.one_hot(torch.full((len(x),), k, dtype=torch.long, device=dev), len(AGES)).float().to(z)
         x_k = gen.decode(z, l)
         if isinstance(gen, editing.DecoupledCAAE):
             x_k = (x_k + gen.residual_scale * gen.residual(z, l)).clamp(-1, 1)
-        out.append(((x_k + 1) / 2).clamp(0, 1).to(x.device))
+        out.append(images.to_unit(x_k).to(x.device))
     return torch.stack(out)
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import checks
+from . import checks, images
 
 SPLITS = ("train", "valid", "test", "all")  # "valid": MNIST only
 SOURCES = ("embedded", "torchvision")
@@ -83,7 +83,7 @@ class ImageSet:
 
     def pm1(self) -> torch.Tensor:
         """Images rescaled to [-1, 1], shape (N, C, H, W)."""
-        return self.x * 2 - 1
+        return images.to_pm1(self.x)
 
     def subset(self, index: torch.Tensor | Sequence[int]) -> ImageSet:
         """A new ImageSet with the items at ``index`` (attrs are indexed too)."""
@@ -659,7 +659,7 @@ def photo(name: str, gray: bool = False, max_size: int | None = None) -> torch.T
     if t.shape[0] == 4:
         t = composite_on_white(t[None])[0]
     if gray and t.shape[0] == 3:
-        t = (0.299 * t[0] + 0.587 * t[1] + 0.114 * t[2])[None]
+        t = images.luma(t)
     if max_size is not None:
         checks.positive_int(max_size, "max_size")
         h, w = t.shape[-2:]
@@ -683,12 +683,12 @@ def photos(split: str = "train", gray: bool = False, max_size: int | None = None
             if split == "all" or s == split}
 
 
-def patches(images: dict[str, torch.Tensor] | Sequence[torch.Tensor], size: int, n: int, seed: int = 0,
+def patches(sources: dict[str, torch.Tensor] | Sequence[torch.Tensor], size: int, n: int, seed: int = 0,
             channels: int | None = None) -> torch.Tensor:
     """Random square patches cut uniformly from a set of images.
 
     Args:
-        images: (C, H, W) tensors in [0, 1] (a dict from :func:`photos` or a list).
+        sources: (C, H, W) image tensors in [0, 1] (a dict from :func:`photos` or a list).
         size: patch side in pixels.
         n: number of patches.
         seed: seed of the patch positions.
@@ -698,20 +698,20 @@ def patches(images: dict[str, torch.Tensor] | Sequence[torch.Tensor], size: int,
     Returns:
         (n, C, size, size) float tensor in [0, 1].
     """
-    imgs = list(images.values()) if isinstance(images, dict) else list(images)
+    imgs = list(sources.values()) if isinstance(sources, dict) else list(sources)
     if not imgs:
         raise ValueError("patches needs at least one image")
     checks.positive_int(size, "size")
     checks.positive_int(n, "n")
     prepared = []
     for i, im in enumerate(imgs):
-        checks.ndim(im, f"images[{i}]", 3, "(C, H, W)")
+        checks.ndim(im, f"sources[{i}]", 3, "(C, H, W)")
         if channels == 1 and im.shape[0] == 3:
-            im = (0.299 * im[0] + 0.587 * im[1] + 0.114 * im[2])[None]
+            im = images.luma(im)
         elif channels == 3 and im.shape[0] == 1:
             im = im.expand(3, -1, -1)
         if min(im.shape[-2:]) < size:
-            raise ValueError(f"images[{i}] of shape {tuple(im.shape)} is smaller than the patch size {size}")
+            raise ValueError(f"sources[{i}] of shape {tuple(im.shape)} is smaller than the patch size {size}")
         prepared.append(im)
     cs = {im.shape[0] for im in prepared}
     if len(cs) > 1:

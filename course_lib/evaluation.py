@@ -12,17 +12,16 @@ Complements :mod:`course_lib.metrics` (FID, Inception score with named feature n
 * :func:`log_mixture` -- log-likelihood of a mixture model (Theis et al. 2016: 1% good + 99% noise).
 * :func:`discretize`, :func:`discrete_entropy`, :func:`discrete_mutual_info`, :func:`mig` -- the mutual
   information gap of a latent code w.r.t. known factors (Chen et al. 2018).
-* :func:`degrade` -- controlled image corruptions (noise, blur, quantisation, nearest/bilinear resize).
+
+The controlled image corruptions of notebook 10 (noise, blur, quantisation, resizing) are ``images.degrade``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import checks
 
@@ -151,58 +150,6 @@ def log_mixture(log_probs: Sequence[torch.Tensor], weights: Sequence[float]) -> 
         raise ValueError(f"weights must be positive and sum to 1, got {w.tolist()}")
     lp = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in log_probs])
     return torch.logsumexp(lp + w.log().reshape(-1, *([1] * (lp.ndim - 1))), 0)
-
-
-# ----------------------------------------------------------------------------------------
-# Controlled corruptions
-# ----------------------------------------------------------------------------------------
-DEGRADATIONS = ("noise", "blur", "quantize", "nearest", "bilinear")
-
-
-def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:
-    """A controlled corruption of images in [0, 1] (used to make 'models' of known quality).
-
-    Args:
-        x: (B, C, H, W) in [0, 1].
-        kind: ``noise`` (add N(0, amount^2), clip), ``blur`` (Gaussian blur, sigma = amount pixels),
-            ``quantize`` (round to ``amount`` gray levels, like a coarse JPEG/palette), ``nearest`` /
-            ``bilinear`` (downsample by the factor ``amount`` and upsample back with that interpolation).
-        amount: strength (0 returns ``x`` unchanged for noise and blur).
-        seed: noise seed.
-
-    Returns:
-        (B, C, H, W) in [0, 1].
-    """
-    checks.image_batch(x, "x")
-    checks.one_of(kind, "kind", DEGRADATIONS)
-    if amount < 0:
-        raise ValueError(f"amount must be >= 0, got {amount}")
-    if kind == "noise":
-        g = torch.Generator().manual_seed(seed)
-        return (x + amount * torch.randn(x.shape, generator=g).to(x)).clamp(0, 1)
-    if kind == "blur":
-        if amount == 0:
-            return x
-        r = max(1, math.ceil(3 * amount))
-        t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-        k1 = torch.exp(-t ** 2 / (2 * amount ** 2))
-        k1 = k1 / k1.sum()
-        c = x.shape[1]
-        y = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k1.reshape(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k1.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    if kind == "quantize":
-        levels = int(amount)
-        if levels < 2:
-            raise ValueError(f"quantize needs amount >= 2 gray levels, got {amount}")
-        return torch.round(x * (levels - 1)) / (levels - 1)
-    # nearest / bilinear: down by `amount`, back up with the chosen interpolation
-    if amount < 1:
-        raise ValueError(f"{kind} needs a downsampling factor amount >= 1, got {amount}")
-    h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, round(h / amount)), max(1, round(w / amount))), mode="area")
-    if kind == "nearest":
-        return F.interpolate(small, size=(h, w), mode="nearest")
-    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 # ----------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from . import checks, gan, losses, quality, translation
+from . import checks, gan, images, losses, quality, translation
 
 MASKS = ("centre", "squares", "strokes")
 # PSNR of an error as small as 8-bit quantisation (MSE = 1 / (12 * 255^2)): the cap for holes filled exactly
@@ -335,22 +335,6 @@ def objective(rec: tuple[float, str] = (0.999, "l2"), adversarial: Mapping[str, 
                        g_terms=g_terms, d_terms=d_terms, **changes)
 
 
-def crop(x: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """``x[..., top:bottom, left:right]`` for ``box = (top, bottom, left, right)``."""
-    t, b, l, r = box
-    return x[..., t:b, l:r]
-
-
-def centre_crop(x: torch.Tensor, hole: int) -> torch.Tensor:
-    """The central hole x hole square of (B, C, S, S) images (what Pathak's discriminator sees)."""
-    checks.image_batch(x, "x")
-    if x.shape[-2] != x.shape[-1]:
-        raise ValueError(f"centre_crop expects square images, got {tuple(x.shape[-2:])}")
-    _check_hole(x.shape[-1], hole)
-    a = (x.shape[-1] - hole) // 2
-    return x[..., a:a + hole, a:a + hole]
-
-
 # ----------------------------------------------------------------------------------------
 # Using a trained generator, baselines and metrics in the hole
 # ----------------------------------------------------------------------------------------
@@ -370,8 +354,8 @@ def inpaint(generator: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, fil
         (B, C, H, W) completed images in [0, 1]; outside the hole equal to x.
     """
     checks.image_batch(x, "x", lo=0.0, hi=1.0)
-    c = masked_input(x * 2 - 1, mask, fill)
-    out = (translation.translate(generator, c, batch_size) + 1) / 2
+    c = masked_input(images.to_pm1(x), mask, fill)
+    out = images.to_unit(translation.translate(generator, c, batch_size))
     m = _check_mask(mask, x)
     return (m * out + (1 - m) * x).clamp(0, 1)
 
@@ -435,5 +419,5 @@ def hole_metrics(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> d
         if r - l < 3:
             l, r = max(0, min(l, w - 3)), max(0, min(l, w - 3)) + 3
         box = (t, b, l, r)
-        ssims.append(float(quality.ssim_per_image(crop(xf, box)[None], crop(xr, box)[None])[0]))
+        ssims.append(float(quality.ssim_per_image(images.crop(xf, box)[None], images.crop(xr, box)[None])[0]))
     return {"PSNR": psnr, "SSIM": float(np.mean(ssims)), "sharpness": quality.detail_ratio(x_fake, x, m)}

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, checks, evaluation, train, translation
+from . import checkpoints, checks, images, train
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -311,7 +311,7 @@ class Inversion:
 
     def mse(self, x: torch.Tensor) -> float:
         """Mean squared error to x (B, C, H, W) in [-1, 1], measured in [0, 1] units."""
-        return float(F.mse_loss((self.images + 1) / 2, (x.to(self.images) + 1) / 2))
+        return float(F.mse_loss(images.to_unit(self.images), images.to_unit(x.to(self.images))))
 
 
 def _sync(t: torch.Tensor) -> None:
@@ -431,8 +431,9 @@ DEGRADATIONS = ("blur", "noise", "grayscale")
 
 
 def _gray3(x: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma repeated to 3 channels (``translation.grayscale``; linear, so valid on [-1, 1] too)."""
-    return translation.grayscale(x).expand(-1, 3, -1, -1)
+    """BT.601 luma repeated to 3 channels (``images.luma``; linear, so valid on [-1, 1] too)."""
+    checks.image_batch(x, "x", channels=3)
+    return images.luma(x).expand(-1, 3, -1, -1)
 
 
 def forward_operator(kind: str, amount: float = 1.0) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -446,7 +447,7 @@ def forward_operator(kind: str, amount: float = 1.0) -> Callable[[torch.Tensor],
     if kind == "blur":
         if not amount > 0:
             raise ValueError(f"blur needs sigma > 0, got {amount}")
-        return lambda x: evaluation.degrade(x, "blur", amount)
+        return lambda x: images.blur(x, amount)
     if kind == "grayscale":
         return _gray3
     return lambda x: x
@@ -470,10 +471,5 @@ def degrade(x: torch.Tensor, kind: str, amount: float = 1.0, seed: int = 0) -> t
     if kind == "noise":
         if amount < 0:
             raise ValueError(f"noise std must be >= 0, got {amount}")
-        y = evaluation.degrade((y + 1) / 2, "noise", amount, seed) * 2 - 1     # std amount in [0, 1] units
+        y = images.to_pm1(images.degrade(images.to_unit(y), "noise", amount, seed))     # std amount in [0, 1] units
     return y
-
-
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1] (clamped), for PSNR/SSIM and display."""
-    return ((x + 1) / 2).clamp(0, 1)

@@ -1,13 +1,14 @@
-"""Degradations, classical baselines and multi-scale / HDR helpers of notebook 13 (deblurring, denoising, HDR).
+"""Motion-blur kernels, classical baselines, the multi-scale loss and HDR helpers of notebook 13 (deblurring, denoising, HDR).
 
-Everything works on (B, C, H, W) float tensors in [0, 1] unless said otherwise::
+Everything works on (B, C, H, W) float tensors in [0, 1] unless said otherwise; the generic image operations
+(blur with a kernel, noise, crops, pyramids, tone mapping) are in :mod:`course_lib.images`::
 
-    from course_lib import restore
+    from course_lib import images, restore
     k = restore.random_motion_kernel(13, seed=0)            # (13, 13), sums to 1 (DeblurGAN's trajectories)
-    y = restore.blur(x, k)                                  # true convolution, reflect padding
-    y = restore.add_noise(x, 25 / 255, seed=0)              # AWGN, clipped to [0, 1]
+    y = images.blur(x, k)                                   # true convolution, reflect padding
+    y = images.add_noise(x, 25 / 255, seed=0)               # AWGN, clipped to [0, 1]
     restore.denoise_nlm(y)                                  # skimage baselines (TV, wavelet, NLM), sigma estimated
-    restore.multiscale_content_loss(outputs, restore.image_pyramid(sharp, 3))   # Nah et al. 2017, Eq. (2)
+    restore.multiscale_content_loss(outputs, images.gaussian_pyramid(sharp, 3)[::-1])   # Nah et al. 2017, Eq. (2)
     stack, times = restore.exposure_stack(radiance)         # synthetic LDR exposures (camera curve + clipping)
     restore.exposure_fusion(stack)                          # Mertens et al. 2007 with Laplacian-pyramid blending
 
@@ -18,7 +19,6 @@ with ``estimate_sigma``); Richardson-Lucy is a *non-blind* deconvolution that is
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -26,10 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import checks
+from . import checks, images
 
 GAMMA = 2.2          # the display / camera gamma of the synthetic camera response
-MU = 5000.0          # mu-law compression of Kalantari & Ramamoorthi 2017, Eq. (3)
 
 
 def _unit_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
@@ -57,15 +56,6 @@ def scores(outputs: Sequence[torch.Tensor], references: Sequence[torch.Tensor]) 
     p = [float(quality.psnr_per_image(o, r)[0]) for o, r in zip(outputs, references)]
     s = [float(quality.ssim_per_image(o, r)[0]) for o, r in zip(outputs, references)]
     return {"PSNR": float(np.mean(p)), "SSIM": float(np.mean(s))}
-
-
-def crop_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Crop (..., H, W) at the bottom/right so that H and W are multiples of ``multiple`` (for strided nets)."""
-    checks.positive_int(multiple, "multiple")
-    h, w = x.shape[-2] // multiple * multiple, x.shape[-1] // multiple * multiple
-    if h == 0 or w == 0:
-        raise ValueError(f"image {tuple(x.shape[-2:])} is smaller than {multiple} pixels")
-    return x[..., :h, :w]
 
 
 # ----------------------------------------------------------------------------------------
@@ -157,64 +147,6 @@ def random_motion_kernel(size: int = 13, seed: int = 0, anxiety: float = 0.005, 
     return (k / k.sum()).float()
 
 
-def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    r"""Convolve every channel with a blur kernel: $B = k * S$ (true convolution, reflect padding).
-
-    Args:
-        x: (B, C, H, W) images.
-        kernel: (k, k) one kernel for the batch, or (B, k, k) one per image; odd k, smaller than H and W.
-
-    Returns:
-        (B, C, H, W) blurred images.
-
-    Reference:
-        Nah et al. 2017, arXiv:1612.02177, Eq. (1) (the uniform blur model they move beyond).
-    """
-    checks.image_batch(x, "x")
-    checks.tensor(kernel, "kernel")
-    if kernel.ndim == 2:
-        kernel = kernel.expand(x.shape[0], -1, -1)
-    checks.ndim(kernel, "kernel", 3, "(k, k) or (B, k, k)")
-    b, c, h, w = x.shape
-    if kernel.shape[0] != b or kernel.shape[1] != kernel.shape[2] or kernel.shape[1] % 2 == 0:
-        raise ValueError(f"kernel must be (k, k) or (B={b}, k, k) with odd k, got {tuple(kernel.shape)}")
-    p = kernel.shape[-1] // 2
-    if p >= min(h, w):
-        raise ValueError(f"kernel of size {kernel.shape[-1]} is too large for {h}x{w} images")
-    weight = kernel.flip(-1, -2).to(x).repeat_interleave(c, 0)[:, None]     # flip: convolution, not correlation
-    xp = F.pad(x.reshape(1, b * c, h, w), (p, p, p, p), mode="reflect")
-    return F.conv2d(xp, weight, groups=b * c).reshape(b, c, h, w)
-
-
-def add_noise(x: torch.Tensor, sigma: float | torch.Tensor, seed: int | None = None, clip: bool = True
-              ) -> torch.Tensor:
-    r"""Additive white Gaussian noise $y = x + \sigma n$, $n \sim \mathcal{N}(0, I)$.
-
-    Args:
-        x: (B, C, H, W) images in [0, 1].
-        sigma: standard deviation in image units (e.g. 25 / 255), a float or a (B,) tensor (one per image).
-        seed: seed of the noise (None: the global torch generator).
-        clip: clip the result to [0, 1] (as a stored 8-bit image would be; the DnCNN benchmarks do not clip).
-
-    Returns:
-        (B, C, H, W) noisy images.
-
-    Reference:
-        Zhang et al., "Beyond a Gaussian Denoiser" (DnCNN), IEEE TIP 2017, arXiv:1608.03981, Sec. III.
-    """
-    checks.image_batch(x, "x")
-    s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-    if (s < 0).any():
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    if s.ndim == 1:
-        if len(s) != len(x):
-            raise ValueError(f"a per-image sigma needs {len(x)} values, got {len(s)}")
-        s = s.view(-1, 1, 1, 1)
-    gen = torch.Generator(device=x.device).manual_seed(seed) if seed is not None else None
-    y = x + s * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-    return y.clamp(0, 1) if clip else y
-
-
 def motion_blur_pairs(x: torch.Tensor, size: int = 13, noise: float = 0.0, seed: int = 0,
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """Blur every image with its own random trajectory kernel (plus optional noise), as DeblurGAN's synthetic set.
@@ -233,9 +165,9 @@ def motion_blur_pairs(x: torch.Tensor, size: int = 13, noise: float = 0.0, seed:
     g = np.random.default_rng(seed)
     ks = torch.stack([random_motion_kernel(size, seed * 100003 + i, exposure=float(g.uniform(0.5, 1.0)))
                       for i in range(len(x))])
-    y = blur(x, ks)
+    y = images.blur(x, ks)
     if noise > 0:
-        y = add_noise(y, noise, seed=seed)
+        y = images.add_noise(y, noise, seed=seed)
     return y.clamp(0, 1), ks
 
 
@@ -367,45 +299,8 @@ def richardson_lucy(x: torch.Tensor, kernel: torch.Tensor, num_iter: int = 20) -
 
 
 # ----------------------------------------------------------------------------------------
-# Multi-scale pyramids and the multi-scale content loss (Nah et al. 2017)
+# The multi-scale content loss (Nah et al. 2017)
 # ----------------------------------------------------------------------------------------
-def downsample2(x: torch.Tensor) -> torch.Tensor:
-    """Halve H and W by 2x2 averaging (anti-aliased enough for a pyramid)."""
-    checks.image_batch(x, "x")
-    if x.shape[-1] % 2 or x.shape[-2] % 2:
-        raise ValueError(f"H and W must be even to halve them, got {tuple(x.shape[-2:])}")
-    return F.avg_pool2d(x, 2)
-
-
-def upsample2(x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Double H and W (bilinear), or resize to ``size``."""
-    checks.image_batch(x, "x")
-    if size is None:
-        size = (2 * x.shape[-2], 2 * x.shape[-1])
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-
-
-def image_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """A Gaussian-style pyramid, *coarse to fine*: ``[x / 2**(levels-1), ..., x / 2, x]``.
-
-    Args:
-        x: (B, C, H, W), H and W divisible by ``2**(levels - 1)``.
-        levels: number of scales K (3 in Nah et al.: 1/4, 1/2, 1).
-
-    Returns:
-        List of K tensors (B, C, H / 2**(K-1-k), W / 2**(K-1-k)).
-    """
-    checks.image_batch(x, "x")
-    checks.positive_int(levels, "levels")
-    m = 2 ** (levels - 1)
-    if x.shape[-1] % m or x.shape[-2] % m:
-        raise ValueError(f"a {levels}-level pyramid needs H and W divisible by {m}, got {tuple(x.shape[-2:])}")
-    out = [x]
-    for _ in range(levels - 1):
-        out.append(downsample2(out[-1]))
-    return out[::-1]
-
-
 def multiscale_content_loss(outputs: list[torch.Tensor], targets: list[torch.Tensor]) -> torch.Tensor:
     r"""Nah et al.'s multi-scale content loss, coarse to fine:
 
@@ -413,7 +308,8 @@ def multiscale_content_loss(outputs: list[torch.Tensor], targets: list[torch.Ten
 
     Args:
         outputs: K latent (deblurred) images $L_k$, (B, C, H_k, W_k), coarse to fine.
-        targets: K sharp images $S_k$ of the same shapes (:func:`image_pyramid` of the sharp image).
+        targets: K sharp images $S_k$ of the same shapes, coarse to fine:
+            ``images.gaussian_pyramid(sharp, K)[::-1]``.
 
     Returns:
         Scalar (also averaged over the batch).
@@ -483,8 +379,7 @@ def camera(radiance: torch.Tensor, exposure_time: float, bits: int = 8, gamma: f
         raise ValueError(f"exposure_time must be > 0, got {exposure_time}")
     z = (radiance.clamp_min(0) * exposure_time).clamp(0, 1) ** (1 / gamma)
     if noise > 0:
-        gen = torch.Generator(device=z.device).manual_seed(seed) if seed is not None else None
-        z = (z + noise * torch.randn(z.shape, generator=gen, device=z.device, dtype=z.dtype)).clamp(0, 1)
+        z = images.add_noise(z, noise, seed=seed)
     if bits:
         levels = 2 ** bits - 1
         z = torch.round(z * levels) / levels
@@ -543,40 +438,6 @@ def merge_radiance(stack: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     return (hat_weights(stack) * ldr_to_radiance(stack, times)).sum(1)
 
 
-def tonemap(radiance: torch.Tensor, mu: float = MU) -> torch.Tensor:
-    r"""$\mu$-law tone mapping $T(H) = \log(1 + \mu H) / \log(1 + \mu)$ for H in [0, 1] (Kalantari's Eq. (3))."""
-    checks.tensor(radiance, "radiance")
-    return torch.log1p(mu * radiance.clamp(0, 1)) / math.log1p(mu)
-
-
-def gaussian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """Fine to coarse: ``[x, down(x), ...]`` (``levels`` entries; sizes need not be even, bilinear halving)."""
-    checks.image_batch(x, "x")
-    checks.positive_int(levels, "levels")
-    out = [x]
-    for _ in range(levels - 1):
-        h, w = out[-1].shape[-2:]
-        if min(h, w) < 2:
-            break
-        out.append(F.interpolate(out[-1], size=((h + 1) // 2, (w + 1) // 2), mode="bilinear", align_corners=False,
-                                 antialias=True))
-    return out
-
-
-def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """Fine to coarse band-pass images ``G_k - up(G_{k+1})`` and the coarsest Gaussian level last (Burt & Adelson 1983)."""
-    g = gaussian_pyramid(x, levels)
-    return [a - upsample2(b, a.shape[-2:]) for a, b in itertools.pairwise(g)] + [g[-1]]
-
-
-def collapse_pyramid(pyramid: list[torch.Tensor]) -> torch.Tensor:
-    """Invert :func:`laplacian_pyramid` exactly: ``x = L_0 + up(L_1 + up(...))``."""
-    x = pyramid[-1]
-    for band in reversed(pyramid[:-1]):
-        x = band + upsample2(x, band.shape[-2:])
-    return x
-
-
 def mertens_weights(stack: torch.Tensor, w_contrast: float = 1.0, w_saturation: float = 1.0,
                     w_exposedness: float = 1.0, sigma: float = 0.2) -> torch.Tensor:
     r"""Mertens et al.'s per-pixel quality weights, normalised over the exposures.
@@ -624,15 +485,19 @@ def exposure_fusion(stack: torch.Tensor, levels: int = 5, pyramid: bool = True, 
         (B, C, H, W) fused display image in [0, 1] (no radiance estimate: exposure fusion skips HDR).
 
     Reference:
-        Mertens, Kautz & Van Reeth 2007, Sec. 3.2 (Burt & Adelson's multiresolution blending).
+        Mertens, Kautz & Van Reeth 2007, Sec. 3.2 (Burt & Adelson's multiresolution blending; the pyramids
+        of :mod:`course_lib.images`, the images padded at the bottom/right to a multiple of 2**(levels - 1)).
     """
     weights = mertens_weights(stack, **weight_kw)
     if not pyramid:
         return (weights * stack).sum(1).clamp(0, 1)
+    h, w = stack.shape[-2:]
+    m = 2 ** (levels - 1)                                  # the pyramid halves levels - 1 times
+    pad = lambda t: F.pad(t, (0, -w % m, 0, -h % m), mode="replicate")    # noqa: E731
     fused = None
     for i in range(stack.shape[1]):
-        lp = laplacian_pyramid(stack[:, i], levels)
-        gp = gaussian_pyramid(weights[:, i], levels)
+        lp = images.laplacian_pyramid(pad(stack[:, i]), levels)
+        gp = images.gaussian_pyramid(pad(weights[:, i]), levels)
         terms = [l * g for l, g in zip(lp, gp)]
         fused = terms if fused is None else [f + t for f, t in zip(fused, terms)]
-    return collapse_pyramid(fused).clamp(0, 1)
+    return images.reconstruct_laplacian(fused)[..., :h, :w].clamp(0, 1)

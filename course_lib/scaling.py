@@ -2,8 +2,9 @@
 
 The networks live in :mod:`course_lib.nets.scaling`; this module holds what is *not* a network:
 
-* **LAPGAN** (Denton et al. 2015): :func:`laplacian_pyramid` / :func:`reconstruct` (exact inverse),
-  :func:`downsample` / :func:`upsample` (the pyramid's d(.) and u(.)), :func:`lapgan_sample` (coarse to fine).
+* **LAPGAN** (Denton et al. 2015): :func:`lapgan_sample` (coarse to fine). The pyramid and its d(.) / u(.)
+  are shared image operations: ``images.laplacian_pyramid`` / ``images.reconstruct_laplacian``,
+  ``images.downsample(x, 2, "area")`` / ``images.upsample(x, 2, "bilinear")``.
 * **Progressive growing** (Karras et al. 2018): :func:`fade_in_schedule` (stage and alpha at a step) and the
   :class:`FadeIn` callback that sets them on growing networks during ``gan.Trainer.fit``.
 * **BigGAN** (Brock et al. 2019): :func:`truncated_normal` (the truncation trick),
@@ -18,95 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from . import checks, gan
+from . import checks, gan, images
 
 
 # ----------------------------------------------------------------------------------------
-# Laplacian pyramid (LAPGAN)
+# LAPGAN's sampler (the pyramid itself: images.laplacian_pyramid / reconstruct_laplacian)
 # ----------------------------------------------------------------------------------------
-def downsample(x: torch.Tensor) -> torch.Tensor:
-    """The pyramid's d(.): 2x2 average pooling, (B, C, H, W) -> (B, C, H/2, W/2).
-
-    Args:
-        x: (B, C, H, W) images with even H and W.
-
-    Reference:
-        Denton et al. 2015, arXiv:1506.05751, Sec. 3.2 (d(.) blurs and decimates).
-    """
-    checks.image_batch(x, "x")
-    if x.shape[-1] % 2 or x.shape[-2] % 2:
-        raise ValueError(f"x must have even height and width to be halved, got shape {tuple(x.shape)}")
-    return F.avg_pool2d(x, 2)
-
-
-def upsample(x: torch.Tensor) -> torch.Tensor:
-    """The pyramid's u(.): bilinear 2x upsampling, (B, C, H, W) -> (B, C, 2H, 2W).
-
-    Reference:
-        Denton et al. 2015, Sec. 3.2 (u(.) smooths and expands).
-    """
-    checks.image_batch(x, "x")
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-
-
-def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    r"""The Laplacian pyramid $[h_0, h_1, \dots, h_{K-1}, I_K]$ of an image batch.
-
-    $$I_{k+1} = d(I_k), \qquad h_k = I_k - u(I_{k+1}), \qquad I_0 = x$$
-
-    Args:
-        x: (B, C, H, W) images (any range); H and W divisible by 2**(levels - 1).
-        levels: number of entries K + 1 >= 1 (1: just ``[x]``).
-
-    Returns:
-        ``levels`` tensors: the band-pass images h_0 (H x W), h_1 (H/2 x W/2), ... and last the
-        low-pass residual I_K (H / 2**K); :func:`reconstruct` inverts it exactly.
-
-    Reference:
-        Denton et al., "Deep Generative Image Models using a Laplacian Pyramid of Adversarial
-        Networks", NeurIPS 2015, arXiv:1506.05751, Eq. (3).
-    """
-    checks.image_batch(x, "x")
-    checks.positive_int(levels, "levels")
-    f = 2 ** (levels - 1)
-    if x.shape[-1] % f or x.shape[-2] % f:
-        raise ValueError(f"{levels} pyramid levels need H and W divisible by {f}, got shape {tuple(x.shape)}")
-    pyramid, current = [], x
-    for _ in range(levels - 1):
-        coarse = downsample(current)
-        pyramid.append(current - upsample(coarse))    # h_k: the detail the coarser level cannot hold
-        current = coarse
-    pyramid.append(current)                            # I_K: the low-pass residual
-    return pyramid
-
-
-def reconstruct(pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
-    r"""Invert :func:`laplacian_pyramid`: $I_k = u(I_{k+1}) + h_k$, from the coarsest level up.
-
-    Args:
-        pyramid: ``[h_0, ..., h_{K-1}, I_K]`` with each entry half the size of the previous one.
-
-    Returns:
-        (B, C, H, W) the image I_0 (exact up to float rounding).
-
-    Reference:
-        Denton et al. 2015, Eq. (4) (with generated h_k it is the LAPGAN sampler).
-    """
-    if len(pyramid) == 0:
-        raise ValueError("pyramid is empty: expected [h_0, ..., h_{K-1}, I_K] from laplacian_pyramid")
-    image = checks.image_batch(pyramid[-1], "pyramid[-1]")
-    for k in range(len(pyramid) - 2, -1, -1):
-        h = checks.image_batch(pyramid[k], f"pyramid[{k}]")
-        if h.shape[-2:] != (2 * image.shape[-2], 2 * image.shape[-1]):
-            raise ValueError(f"pyramid[{k}] must be twice the size of pyramid[{k + 1}] "
-                             f"({2 * image.shape[-2]}x{2 * image.shape[-1]}), got {tuple(h.shape)}")
-        image = upsample(image) + h
-    return image
-
-
 @torch.no_grad()
 def lapgan_sample(coarse: torch.Tensor, generators: Sequence[nn.Module], noise_channels: int = 1,
                   draws: int = 1, seed: int | None = None) -> torch.Tensor:
@@ -132,7 +52,7 @@ def lapgan_sample(coarse: torch.Tensor, generators: Sequence[nn.Module], noise_c
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     image = coarse.repeat_interleave(draws, 0)
     for G in generators:
-        low = upsample(image)
+        low = images.upsample(image, 2, "bilinear")          # u(I_{k+1})
         z = torch.randn(len(low), noise_channels, *low.shape[-2:], generator=g).to(low)
         image = G(z, low)
     return image

@@ -67,16 +67,6 @@ def patch_pairs(photos: Mapping[str, torch.Tensor], hr_size: int, n: int, scale:
     return hr, images.downsample(hr, scale)
 
 
-def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Central ``size`` x ``size`` crop of (C, H, W) or (B, C, H, W) images."""
-    checks.positive_int(size, "size")
-    h, w = x.shape[-2:]
-    if min(h, w) < size:
-        raise ValueError(f"cannot cut a {size}x{size} crop from images of size {h}x{w}")
-    i, j = (h - size) // 2, (w - size) // 2
-    return x[..., i:i + size, j:j + size]
-
-
 def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
     """The held-out photos, downsized so the short side is ``size``, centre-cropped to size x size.
 
@@ -99,7 +89,7 @@ def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
         f = size / min(h, w)
         if f < 1:
             im = data.resize(im[None], (max(size, round(h * f)), max(size, round(w * f))))[0]
-        out.append(center_crop(im, size).clamp(0, 1))
+        out.append(images.center_crop(im, size).clamp(0, 1))
     return torch.stack(out)
 
 

@@ -37,14 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, quality
+from . import checks, data, images, quality
 from .nets import translation as nets_translation
 
 TASKS = ("edges", "colour", "style")
 SCENE_CLASSES = ("sky", "ground", "sun", "tree", "house", "roof")
 SCENE_PALETTE = torch.tensor([[0.55, 0.75, 0.95], [0.35, 0.6, 0.25], [1.0, 0.85, 0.2], [0.1, 0.4, 0.15],
                               [0.85, 0.8, 0.7], [0.65, 0.2, 0.15]])   # label colours for display
-_LUMA = (0.299, 0.587, 0.114)                                      # ITU-R BT.601
 
 
 # ----------------------------------------------------------------------------------------
@@ -84,13 +83,6 @@ def emoji_pairs(split: str = "train", image_size: int | None = 32, n: int | None
     return EmojiPairs(ds.x, ds.attrs["paired"].clamp(0, 1), list(ds.attrs["name"]))
 
 
-def grayscale(x: torch.Tensor) -> torch.Tensor:
-    """Luma of RGB images: (B, 3, H, W) in [0, 1] -> (B, 1, H, W) in [0, 1] (BT.601 weights)."""
-    checks.image_batch(x, "x", channels=3)
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
-
-
 def edges(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """Canny edge maps: (B, C, H, W) images in [0, 1] -> (B, 1, H, W) binary maps in {0, 1} (1 = edge).
 
@@ -109,7 +101,7 @@ def edges(x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     checks.image_batch(x, "x", channels=(1, 3), lo=0.0, hi=1.0)
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
-    g = grayscale(x) if x.shape[1] == 3 else x
+    g = images.luma(x)                                       # gray images stay as they are
     a = g[:, 0].detach().cpu().double().numpy()
     out = np.stack([canny(img, sigma=sigma) for img in a]).astype(np.float32)
     return torch.from_numpy(out)[:, None].to(x.device)
@@ -130,7 +122,7 @@ def task_pairs(task: str, pairs: EmojiPairs) -> tuple[torch.Tensor, torch.Tensor
     if task == "edges":
         return edges(pairs.twitter), pairs.twitter
     if task == "colour":
-        return grayscale(pairs.twitter), pairs.twitter
+        return images.luma(pairs.twitter), pairs.twitter
     return pairs.twitter, pairs.google
 
 

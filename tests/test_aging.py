@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from course_lib import aging, evaluation, gan, losses, quality
+from course_lib import aging, gan, images, losses, quality
 from course_lib.nets import editing
 
 
@@ -51,14 +53,20 @@ def test_balanced_loader_balances_ages(faces):
     assert (frac - 0.25).abs().max() < 0.05                          # raw data: ~75% adults
 
 
-def test_image_scores(faces):
-    x = faces.x[:64]
-    q = aging.image_scores(x, x)
-    assert q["L1"] == 0 and q["detail ratio"] == pytest.approx(1.0) and q["PSNR"] == float("inf")
-    blurred = evaluation.degrade(x, "blur", 1.0)
-    q = aging.image_scores(blurred, x)
-    assert q["L1"] == pytest.approx(float((blurred - x).abs().mean()))
-    assert q["detail ratio"] == pytest.approx(quality.detail_ratio(blurred, x)) and q["detail ratio"] < 0.7
+def _checkerboard(amplitude: float, n: int = 2, size: int = 16) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return (0.5 + amplitude * ((x + y) % 2 * 2 - 1)).float().expand(n, 3, size, size).contiguous()
+
+
+def test_image_scores_of_two_checkerboards_are_closed_form():
+    # a gray checkerboard 0.5 +- a: |x_hat - x| = a_x - a_hat everywhere, detail is 8a (times the studio scale,
+    # which cancels in the ratio), MSE = (a_x - a_hat)^2
+    q = aging.image_scores(_checkerboard(0.2), _checkerboard(0.4))
+    assert q["L1"] == pytest.approx(0.2)
+    assert q["detail ratio"] == pytest.approx(0.5)
+    assert q["PSNR"] == pytest.approx(10 * math.log10(1 / 0.04), abs=1e-3)
+    blurred = images.blur(_checkerboard(0.4), 1.0)
+    assert aging.image_scores(blurred, _checkerboard(0.4))["detail ratio"] < 0.2     # blur removes the finest detail
 
 
 def test_terms_and_scaled_loss():

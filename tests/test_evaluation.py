@@ -49,22 +49,6 @@ def test_log_mixture_matches_direct_and_bound():
         evaluation.log_mixture([lp_good, lp_noise], [0.5, 0.6])
 
 
-# ---------------------------------------------------------------- corruptions
-def test_degrade_kinds():
-    x = torch.rand(2, 1, 16, 16)
-    assert torch.equal(evaluation.degrade(x, "noise", 0.0), x)
-    b = evaluation.degrade(x, "blur", 1.0)
-    assert b.shape == x.shape and b.var() < x.var()
-    q = evaluation.degrade(x, "quantize", 2)
-    assert set(q.unique().tolist()) <= {0.0, 1.0}
-    n = evaluation.degrade(x, "nearest", 2)
-    assert torch.equal(n[..., ::2, ::2], n[..., 1::2, 1::2])
-    const = torch.full((1, 1, 8, 8), 0.3)
-    torch.testing.assert_close(evaluation.degrade(const, "blur", 2.0), const)
-    with pytest.raises(ValueError, match="kind"):
-        evaluation.degrade(x, "jpeg", 1)
-
-
 # ---------------------------------------------------------------- MI and MIG
 def test_discrete_mi_and_entropy_match_sklearn_and_closed_form():
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib import evaluation, inversion
+from course_lib import images, inversion
 from course_lib.nets import editing
 
 G2 = inversion.AttributeGroups({"tone": ["a", "b", "c"], "gender": ["n", "m"]})
@@ -112,7 +112,7 @@ def test_forward_operators():
     torch.testing.assert_close(inversion.forward_operator("grayscale")(const), const)   # weights sum to 1
     torch.testing.assert_close(inversion.forward_operator("blur", 1.0)(const), const)   # normalised kernel
     torch.testing.assert_close(inversion.forward_operator("blur", 1.5)(x),
-                               evaluation.degrade(x, "blur", 1.5))
+                               images.blur(x, 1.5))
     assert torch.equal(inversion.forward_operator("noise")(x), x)
     with pytest.raises(ValueError, match="unknown degradation"):
         inversion.forward_operator("jpeg")

@@ -1,17 +1,18 @@
-"""Tests of course_lib.restore (degradations, classical baselines, pyramids, HDR) and course_lib.nets.restore."""
+"""Tests of course_lib.restore (motion kernels, classical baselines, multi-scale loss, HDR) and course_lib.nets.restore.
+
+Blur, noise, crops and pyramids are course_lib.images (tests/test_images.py)."""
 
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
-from course_lib import data, quality, restore
+from course_lib import data, images, quality, restore
 from course_lib.nets import restore as rnets
 
 
 @pytest.fixture(scope="module")
 def photo():
-    return restore.crop_multiple(data.photo("astronaut", max_size=64), 4)[None]
+    return images.crop_to_multiple(data.photo("astronaut", max_size=64), 4)[None]
 
 
 # ----------------------------------------------------------------------------------------- kernels
@@ -40,31 +41,10 @@ def test_shorter_exposure_gives_shorter_blur():
         assert extent(restore.random_motion_kernel(13, seed, exposure=0.2)) < extent(restore.random_motion_kernel(13, seed))
 
 
-def test_blur_of_delta_returns_kernel():
-    k = restore.random_motion_kernel(7, 3)
-    x = torch.zeros(1, 1, 21, 21)
-    x[..., 10, 10] = 1
-    y = restore.blur(x, k)
-    assert torch.allclose(y[0, 0, 7:14, 7:14], k, atol=1e-6)
-    assert torch.isclose(y.sum(), torch.tensor(1.0), atol=1e-5)
-
-
-def test_blur_matches_scipy_convolution():
-    g = torch.Generator().manual_seed(0)
-    x, k = torch.rand(2, 3, 16, 16, generator=g), restore.random_motion_kernel(5, 1)
-    y = restore.blur(x, k)
-    ref = ndimage.convolve(x[1, 2].double().numpy(), k.double().numpy(), mode="mirror")
-    assert np.allclose(y[1, 2].numpy(), ref, atol=1e-5)
-
-
-def test_blur_per_image_kernels_and_bad_input(photo):
-    ks = torch.stack([restore.line_kernel(5, 5, 0), restore.line_kernel(5, 5, 90)])
-    y = restore.blur(photo.expand(2, -1, -1, -1), ks)
-    assert not torch.allclose(y[0], y[1])
-    with pytest.raises(ValueError, match="odd"):
-        restore.blur(photo, torch.ones(4, 4) / 16)
-    with pytest.raises(ValueError, match="kernel must be"):
-        restore.blur(photo, torch.ones(3, 5, 5) / 25)
+def test_motion_blur_pairs_use_one_kernel_per_image_and_bad_kernels(photo):
+    y, ks = restore.motion_blur_pairs(photo.expand(2, -1, -1, -1), 9, seed=0)
+    assert ks.shape == (2, 9, 9) and not torch.equal(ks[0], ks[1])
+    assert torch.allclose(y[1], images.blur(photo, ks[1])[0].clamp(0, 1), atol=1e-6)
     with pytest.raises(ValueError, match="size must be odd"):
         restore.random_motion_kernel(8)
     with pytest.raises(ValueError, match="length"):
@@ -72,28 +52,15 @@ def test_blur_per_image_kernels_and_bad_input(photo):
 
 
 # ----------------------------------------------------------------------------------------- noise
-def test_noise_std_and_seed():
-    x = torch.full((2, 3, 64, 64), 0.5)
-    y = restore.add_noise(x, 25 / 255, seed=0)
-    assert abs(float((y - x).std()) - 25 / 255) < 0.003
-    assert torch.equal(y, restore.add_noise(x, 25 / 255, seed=0))
-    y2 = restore.add_noise(x, torch.tensor([0.0, 0.1]), seed=1, clip=False)
-    assert torch.equal(y2[0], x[0]) and abs(float((y2[1] - x[1]).std()) - 0.1) < 0.01
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
-        restore.add_noise(x, -0.1)
-    with pytest.raises(ValueError, match="per-image sigma"):
-        restore.add_noise(x, torch.tensor([0.1, 0.1, 0.1]))
-
-
 def test_estimate_sigma_close(photo):
-    y = restore.add_noise(photo, 25 / 255, seed=0, clip=False).clamp(-0, 1)
+    y = images.add_noise(photo, 25 / 255, seed=0, clip=False).clamp(-0, 1)
     assert abs(float(restore.estimate_sigma(y)[0]) * 255 - 25) < 6
 
 
 # ----------------------------------------------------------------------------------------- classical baselines
 @pytest.mark.parametrize("name", ["TV", "wavelet", "NLM"])
 def test_classical_denoisers_improve_psnr(photo, name):
-    y = restore.add_noise(photo, 25 / 255, seed=0)
+    y = images.add_noise(photo, 25 / 255, seed=0)
     out = restore.classical_denoisers()[name](y)
     assert out.shape == y.shape and out.min() >= 0 and out.max() <= 1
     assert quality.psnr(out, photo) > quality.psnr(y, photo) + 1.0
@@ -117,18 +84,15 @@ def test_classical_bad_input():
 
 
 # ----------------------------------------------------------------------------------------- multi-scale
-def test_pyramid_and_multiscale_loss():
+def test_multiscale_loss_is_half_the_mean_of_the_per_scale_mse():
     x = torch.rand(2, 3, 16, 24)
-    pyr = restore.image_pyramid(x, 3)
+    pyr = images.gaussian_pyramid(x, 3)[::-1]                      # coarse to fine, as the network's outputs
     assert [p.shape[-2:] for p in pyr] == [(4, 6), (8, 12), (16, 24)]
-    assert torch.allclose(pyr[0].mean(), x.mean(), atol=1e-6)
     assert restore.multiscale_content_loss(pyr, pyr) == 0
     y = [p + 0.1 for p in pyr]
     assert torch.isclose(restore.multiscale_content_loss(y, pyr), torch.tensor(0.01 * 3 / 6), atol=1e-6)
     with pytest.raises(ValueError, match="same number"):
         restore.multiscale_content_loss(pyr[:2], pyr)
-    with pytest.raises(ValueError, match="divisible by 4"):
-        restore.image_pyramid(torch.rand(1, 1, 10, 12), 3)
 
 
 def test_multiscale_net_shapes_and_overfit():
@@ -137,7 +101,7 @@ def test_multiscale_net_shapes_and_overfit():
     x = torch.rand(2, 3, 16, 16)
     outs = net(x)
     assert [o.shape[-1] for o in outs] == [4, 8, 16]
-    target = restore.image_pyramid(restore.blur(x, restore.line_kernel(5, 5, 45.0)), 3)   # learnable: a blur
+    target = images.gaussian_pyramid(images.blur(x, restore.line_kernel(5, 5, 45.0)), 3)[::-1]   # learnable: a blur
     opt = torch.optim.Adam(net.parameters(), 3e-3)
     first = float(restore.multiscale_content_loss(net(x), target).detach())
     for _ in range(60):
@@ -170,8 +134,8 @@ def test_exposure_stack_and_merge(photo):
     assert torch.allclose(stack[:, 0], radiance ** (1 / restore.GAMMA), atol=1e-6)   # short exposure: no clipping
     assert (stack[:, 1] == 1).float().mean() > 0.05                                    # long exposure clips
     merged = restore.merge_radiance(stack, times)
-    assert quality.psnr(restore.tonemap(merged), restore.tonemap(radiance)) > 40
-    assert torch.allclose(restore.tonemap(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 1.0]))
+    assert quality.psnr(images.tonemap(merged), images.tonemap(radiance)) > 40
+    assert torch.allclose(images.tonemap(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="at least 2"):
         restore.exposure_stack(radiance, (1.0,))
     with pytest.raises(ValueError, match="need 2 positive exposure times"):
@@ -192,15 +156,15 @@ def test_fusion_weights_sum_to_one(photo):
         net(stack[:, :2], rad[:, :2])
 
 
-def test_laplacian_pyramid_is_invertible_and_fusion_of_identical_exposures():
-    x = torch.rand(2, 3, 20, 28)
-    assert torch.allclose(restore.collapse_pyramid(restore.laplacian_pyramid(x, 4)), x, atol=1e-5)
+def test_fusion_of_identical_exposures_returns_them_at_any_size():
+    x = torch.rand(2, 3, 20, 28)                                  # not a multiple of 2**(levels - 1) = 8: padded
     stack = x[:, None].expand(-1, 3, -1, -1, -1)
     assert torch.allclose(restore.exposure_fusion(stack, levels=4), x, atol=1e-5)   # weights sum to 1
+    assert torch.allclose(restore.exposure_fusion(stack, pyramid=False), x, atol=1e-6)
 
 
 def test_scores_of_lists_match_restoration(photo):
-    a, b = photo[0], restore.add_noise(photo, 0.05, seed=0)[0]
+    a, b = photo[0], images.add_noise(photo, 0.05, seed=0)[0]
     small_a, small_b = a[:, :32, :48], b[:, :32, :48]
     got = restore.scores([b, small_b], [a, small_a])
     ref = (quality.psnr(b, a) + quality.psnr(small_b, small_a)) / 2

@@ -4,44 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib import gan, scaling
+from course_lib import gan, images, scaling
 from course_lib.nets import scaling as nets
 
 
 # ----------------------------------------------------------------------------------------
-# Laplacian pyramid
+# LAPGAN sampler (the pyramid itself: tests/test_images.py)
 # ----------------------------------------------------------------------------------------
-def test_pyramid_shapes_and_exact_reconstruction():
-    x = torch.rand(3, 2, 32, 32, generator=torch.Generator().manual_seed(0))
-    pyr = scaling.laplacian_pyramid(x, 3)
-    assert [p.shape[-1] for p in pyr] == [32, 16, 8]
-    assert torch.allclose(scaling.reconstruct(pyr), x, atol=1e-6)
-    # the low-pass residual is the 4x average pool; the bands of a constant image vanish
-    assert torch.allclose(pyr[-1], F.avg_pool2d(x, 4), atol=1e-6)
-    const = scaling.laplacian_pyramid(torch.full((1, 1, 16, 16), 0.3), 3)
-    assert all(h.abs().max() < 1e-6 for h in const[:-1])
-    assert scaling.laplacian_pyramid(x, 1)[0] is x
-
-
-def test_pyramid_reconstruction_with_changed_bands_is_linear():
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(2, 1, 16, 16, generator=g)
-    pyr = scaling.laplacian_pyramid(x, 2)
-    delta = torch.randn(2, 1, 16, 16, generator=g)
-    assert torch.allclose(scaling.reconstruct([pyr[0] + delta, pyr[1]]), x + delta, atol=1e-6)
-
-
-def test_pyramid_bad_inputs():
-    with pytest.raises(ValueError, match="divisible by 4"):
-        scaling.laplacian_pyramid(torch.rand(1, 1, 30, 30), 3)
-    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        scaling.laplacian_pyramid(torch.rand(1, 32, 32), 2)
-    with pytest.raises(ValueError, match="empty"):
-        scaling.reconstruct([])
-    with pytest.raises(ValueError, match="twice the size"):
-        scaling.reconstruct([torch.rand(1, 1, 16, 16), torch.rand(1, 1, 4, 4)])
-
-
 def test_lapgan_sampler_levels_and_draws():
     torch.manual_seed(0)
     gens = [nets.LevelGenerator(1, width=8), nets.LevelGenerator(1, width=8)]
@@ -49,7 +18,7 @@ def test_lapgan_sampler_levels_and_draws():
     out = scaling.lapgan_sample(coarse, gens, draws=3, seed=0)
     assert out.shape == (6, 1, 32, 32)
     # untrained levels predict h = 0 (zero-initialised last conv): the sample is u(u(coarse))
-    expect = scaling.upsample(scaling.upsample(coarse)).repeat_interleave(3, 0)
+    expect = images.upsample(images.upsample(coarse, 2, "bilinear"), 2, "bilinear").repeat_interleave(3, 0)
     assert torch.allclose(out, expect, atol=1e-6)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import gan, quality, translation
+from course_lib import gan, images, quality, translation
 from course_lib.nets import image2image as i2i
 from course_lib.nets import translation as tnets
 
@@ -120,21 +120,13 @@ def test_edges_binary_and_match_skimage():
     e = translation.edges(x)
     assert e.shape == (2, 1, 32, 32)
     assert set(e.unique().tolist()) == {0.0, 1.0}
-    ref = canny(translation.grayscale(x)[0, 0].double().numpy(), sigma=1.0)
+    ref = canny(images.luma(x)[0, 0].double().numpy(), sigma=1.0)
     assert torch.equal(e[0, 0].bool(), torch.from_numpy(ref))
     assert e[0, 0, 16, 16] == 0 and e[0, 0, 2, 2] == 0           # no edges inside or far outside the square
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         translation.edges(x * 3)
     with pytest.raises(ValueError, match="sigma"):
         translation.edges(x, sigma=0)
-
-
-def test_grayscale_is_bt601():
-    x = torch.rand(3, 3, 4, 4)
-    g = translation.grayscale(x)
-    assert torch.allclose(g[:, 0], 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])
-    with pytest.raises(ValueError, match="3 channels"):
-        translation.grayscale(torch.rand(1, 1, 4, 4))
 
 
 def test_task_pairs_bad_task():
@@ -246,9 +238,13 @@ def test_colour_histogram_intersection():
     same = translation.colour_histogram_intersection(x, x)
     assert all(v == pytest.approx(1.0) for v in same.values())
     yellow = torch.tensor([1.0, 0.85, 0.2]).view(1, 3, 1, 1).expand(8, 3, 8, 8).contiguous()
-    gray = translation.grayscale(yellow).expand(8, 3, 8, 8).contiguous()
+    gray = images.luma(yellow).expand(8, 3, 8, 8).contiguous()
     h = translation.colour_histogram_intersection(gray, yellow)
     assert h["b"] < 0.05 and all(0 <= v <= 1 for v in h.values())    # gray has b* = 0, yellow b* >> 0
+    # half the pixels yellow, half blue against all yellow: the blue half shares no L, a or b bin -> 1/2
+    blue = torch.tensor([0.2, 0.3, 0.9]).view(1, 3, 1, 1).expand(8, 3, 8, 8)
+    half = translation.colour_histogram_intersection(torch.cat([yellow[:4], blue[:4]]), yellow)
+    assert all(v == pytest.approx(0.5) for v in half.values())
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         translation.colour_histogram_intersection(x * 2 - 1, x)
 
@@ -308,6 +304,6 @@ def test_emoji_pairs_and_task_pairs():
     x, y = translation.task_pairs("edges", pairs)
     assert x.shape == (6, 1, 16, 16) and set(x.unique().tolist()) <= {0.0, 1.0} and y is pairs.twitter
     x, y = translation.task_pairs("colour", pairs)
-    assert torch.allclose(x, translation.grayscale(pairs.twitter)) and y is pairs.twitter
+    assert torch.allclose(x, images.luma(pairs.twitter)) and y is pairs.twitter
     x, y = translation.task_pairs("style", pairs)
     assert x is pairs.twitter and y is pairs.google

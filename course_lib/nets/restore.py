@@ -21,10 +21,9 @@ References:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .. import checks, restore
+from .. import checks, images
 from .image2image import ResidualBlock
 
 
@@ -68,18 +67,11 @@ class MultiScaleDeblur(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         checks.image_batch(x, "x", channels=self.channels)
-        m = 2 ** (self.n_scales - 1)
-        if x.shape[-1] % m or x.shape[-2] % m:
-            raise ValueError(f"MultiScaleDeblur with {self.n_scales} scales needs H, W divisible by {m}, "
-                             f"got {tuple(x.shape[-2:])}")
-        pyramid = [x]
-        for _ in range(self.n_scales - 1):
-            pyramid.append(F.avg_pool2d(pyramid[-1], 2))
-        pyramid = pyramid[::-1]                                   # coarse to fine
+        pyramid = images.gaussian_pyramid(x, self.n_scales)[::-1]        # B_K, ..., B_1: coarse to fine
         outputs, prev = [], pyramid[0]
         for net, b in zip(self.scales, pyramid):
             if prev.shape[-2:] != b.shape[-2:]:
-                prev = F.interpolate(prev, size=b.shape[-2:], mode="bilinear", align_corners=False)
+                prev = images.upsample(prev, 2, "bilinear")
             prev = b + net(torch.cat([b, prev], 1))               # L_k = B_k + f_k(B_k, up(L_{k+1}))
             outputs.append(prev)
         return outputs
@@ -163,7 +155,7 @@ class HDRFusion(nn.Module):
             raise ValueError(f"HDRFusion expects stack and radiance of shape (B, {self.n}, {self.c}, H, W), got "
                              f"{tuple(stack.shape)} and {tuple(radiance.shape)}")
         b, n, c, h, w = stack.shape
-        t = restore.tonemap(radiance)
+        t = images.tonemap(radiance)
         logits = self.net(torch.cat([stack, t], 2).reshape(b, 2 * n * c, h, w)).reshape(b, n, c, h, w)
         return logits.softmax(1)
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import checks
+from .. import checks, images
 
 
 def _check_scale(scale: int) -> int:
@@ -135,7 +135,7 @@ class SRResNet(nn.Module):
         if self.residual:
             base = F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False)
             return (base + out).clamp(0, 1)
-        return 0.5 * (torch.tanh(out) + 1)              # in [0, 1]
+        return images.to_unit(torch.tanh(out))          # in [0, 1]
 
 
 class SRDiscriminator(nn.Module):
