@@ -339,7 +339,7 @@ class FeatureNet(nn.Module):
             checks.value_range(x.detach(), "x", 0.0, 1.0)
         except ValueError as e:
             raise ValueError(f"{e}; feature networks expect images in [0, 1] "
-                             f"(map generator outputs in [-1, 1] with (x + 1) / 2)") from None
+                             f"(map generator outputs in [-1, 1] with images.to_unit(x))") from None
         if x.device != self.device:
             raise ValueError(f"x is on {x.device} but the feature network is on {self.device}; "
                              f"move x with x.to(net.device)")

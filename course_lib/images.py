@@ -24,6 +24,7 @@ Not here: PSNR/SSIM and the studio-range Y channel of the SR papers (:mod:`cours
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -209,7 +210,7 @@ def laplacian_pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
         Adversarial Networks" (LAPGAN), NeurIPS 2015, arXiv:1506.05751, Eq. (3).
     """
     g = gaussian_pyramid(x, levels)
-    return [fine - upsample(coarse, 2, "bilinear") for fine, coarse in zip(g[:-1], g[1:])] + [g[-1]]
+    return [fine - upsample(coarse, 2, "bilinear") for fine, coarse in itertools.pairwise(g)] + [g[-1]]
 
 
 def reconstruct_laplacian(pyramid: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -73,7 +73,7 @@ class FeatureNetwork:
             checks.value_range(x, "x", 0.0, 1.0, tol=1e-3)
         except ValueError as e:
             raise ValueError(f"{e}; {self.name} expects images in [0, 1] (map generator outputs in [-1, 1] "
-                             f"with (x + 1) / 2)") from None
+                             f"with images.to_unit(x))") from None
         x = x.clamp(0, 1).float()
         if self.channels is not None and x.shape[1] != self.channels:
             if x.shape[1] == 1 and self.channels == 3:

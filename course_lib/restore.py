@@ -493,7 +493,10 @@ def exposure_fusion(stack: torch.Tensor, levels: int = 5, pyramid: bool = True, 
         return (weights * stack).sum(1).clamp(0, 1)
     h, w = stack.shape[-2:]
     m = 2 ** (levels - 1)                                  # the pyramid halves levels - 1 times
-    pad = lambda t: F.pad(t, (0, -w % m, 0, -h % m), mode="replicate")    # noqa: E731
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        return F.pad(t, (0, -w % m, 0, -h % m), mode="replicate")
+
     fused = None
     for i in range(stack.shape[1]):
         lp = images.laplacian_pyramid(pad(stack[:, i]), levels)

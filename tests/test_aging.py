@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from course_lib import aging, gan, images, losses, quality
+from course_lib import aging, gan, images, losses
 from course_lib.nets import editing
 
 

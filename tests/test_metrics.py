@@ -53,7 +53,7 @@ def test_fid_is_small_for_same_distribution_and_grows_with_shift():
     same, diff = metrics.fid(a, b, net), metrics.fid(a, shifted, net)
     assert same < 0.1 * diff
     assert metrics.label("FID", net) == "FID (toy projection)"
-    with pytest.raises(ValueError, match=r"\(x \+ 1\) / 2"):
+    with pytest.raises(ValueError, match=r"images\.to_unit\(x\)"):
         metrics.fid(a * 2 - 1, b, net)
 
 

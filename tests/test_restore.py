@@ -2,7 +2,6 @@
 
 Blur, noise, crops and pyramids are course_lib.images (tests/test_images.py)."""
 
-import numpy as np
 import pytest
 import torch
 

@@ -228,7 +228,7 @@ def test_retrieval_accuracy_and_correspondence():
 def test_patch_scores_flatten():
     D = i2i.PatchDiscriminator(3, 1, n_layers=1, width=4)
     x, c = torch.randn(2, 3, 16, 16), torch.randn(2, 1, 16, 16)
-    s = tnets.PatchScores(D)(x, c)
+    s = i2i.PatchScores(D)(x, c)
     assert s.ndim == 1 and torch.equal(s, D(x, c).reshape(-1))
 
 

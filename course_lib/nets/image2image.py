@@ -10,7 +10,9 @@
 * :class:`PatchDiscriminator` -- the PatchGAN: a fully convolutional D whose every output
   scores one patch of the input; the patch size is the receptive field, selected by
   ``n_layers`` (0: 1x1 "PixelGAN", 1: 16x16, 3: 70x70 as in pix2pix) or ``global_pool`` for
-  one score per image ("ImageGAN"). ``receptive_field(D)`` computes it from the layers.
+  one score per image ("ImageGAN"). ``receptive_field(D)`` computes it from the layers;
+  :class:`PatchScores` flattens its (B, 1, h, w) score map to (B * h * w,) so the engine's losses
+  (one score per row) average over patches, as pix2pix's D loss does.
 
 Networks know nothing of losses; conditional use ``D(x, c)`` concatenates ``c`` to ``x`` on
 the channel axis (pix2pix's D sees the input and the output).
@@ -247,6 +249,25 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"the full-image discriminator was built for {self.image_size}x{self.image_size} "
                              f"inputs, got {tuple(x.shape[-2:])}")
         return self.net(x)
+
+
+class PatchScores(nn.Module):
+    """Wrap a PatchGAN so that its (B, 1, h, w) score map comes out as (B * h * w,) per-patch scores.
+
+    The engine's losses take one score per row; flattening the patches makes the loss the
+    average over all patches of all images, which is pix2pix's PatchGAN objective ("we run this
+    discriminator convolutionally across the image, averaging all responses", Isola et al. 2017, Sec. 3.2.2).
+
+    Args:
+        discriminator: a network returning (B, 1, h, w) (or (B, 1)) scores, called with the same arguments.
+    """
+
+    def __init__(self, discriminator: nn.Module):
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, x: torch.Tensor, *cond: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(x, *cond).reshape(-1)
 
 
 def receptive_field(module: nn.Module) -> int:

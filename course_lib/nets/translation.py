@@ -1,4 +1,5 @@
-"""Networks specific to image-to-image translation (notebooks 15 and 16).
+"""Networks specific to image-to-image translation (notebooks 15 and 16); the shared pix2pix blocks
+(U-Net, ResNet generator, PatchGAN and ``PatchScores``) are in :mod:`course_lib.nets.image2image`.
 
 * :class:`SPADE` -- spatially-adaptive (de)normalisation: a parameter-free batch norm whose
   scale and shift are *maps* predicted from the label map, so the semantic layout survives
@@ -6,8 +7,6 @@
 * :class:`SPADEResBlock` and :class:`SPADEGenerator` -- a small SPADE generator: a
   downsampled label map at 4x4, then upsampling residual blocks, each modulated by the label
   map at its own resolution.
-* :class:`PatchScores` -- flattens a PatchGAN's (B, 1, h, w) score map to (B * h * w,) so the
-  engine's losses (one score per row) average over patches, as pix2pix's D loss does.
 * :class:`CycleGenerator` / :class:`CycleDiscriminator` -- CycleGAN's two generators and two
   discriminators packed as *one* generator and *one* discriminator, so the shared adversarial
   engine (``course_lib.gan``) trains CycleGAN unchanged. A batch of the two domains is one
@@ -157,25 +156,6 @@ class SPADEGenerator(nn.Module):
             h = F.interpolate(block(h, label_map), scale_factor=2, mode="nearest")   # 4 -> 8 -> ... -> H
         h = self.final(h, label_map)
         return torch.tanh(self.out(F.leaky_relu(h, 0.2)))
-
-
-class PatchScores(nn.Module):
-    """Wrap a PatchGAN so that its (B, 1, h, w) score map comes out as (B * h * w,) per-patch scores.
-
-    The engine's losses take one score per row; flattening the patches makes the loss the
-    average over all patches of all images, which is pix2pix's PatchGAN objective ("we run this
-    discriminator convolutionally across the image, averaging all responses", Isola et al. 2017, Sec. 3.2.2).
-
-    Args:
-        discriminator: a network returning (B, 1, h, w) (or (B, 1)) scores, called with the same arguments.
-    """
-
-    def __init__(self, discriminator: nn.Module):
-        super().__init__()
-        self.discriminator = discriminator
-
-    def forward(self, x: torch.Tensor, *cond: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(x, *cond).reshape(-1)
 
 
 def pack(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
