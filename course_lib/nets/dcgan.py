@@ -221,7 +221,7 @@ class AttributeDiscriminator(nn.Module):
 
 
 class Encoder(nn.Module):
-    """x -> a vector: three strided convs (S -> S/8) and a linear layer (IcGAN's E_z / E_y, CAAE's E).
+    """x -> a vector: strided convs down to 4x4 (3 for S=32, 4 for 64), a linear layer (IcGAN E_z / E_y, CAAE E).
 
     Args:
         out_dim: output size (latent_dim for E_z, attribute logits for E_y).
