@@ -37,7 +37,7 @@ unit: $(STAMP)
 	OMP_NUM_THREADS=1 COURSE_BUDGET=smoke $(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests
 
 student: $(STAMP)
-	$(BIN)/python -m course_lib.exercises notebooks student
+	$(BIN)/python -m course_lib.course student --out student
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

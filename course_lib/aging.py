@@ -8,15 +8,15 @@ $$\min_{E,G}\max_{D_z,D_{img}}\ \lambda\,\mathcal{L}(x, G(E(x), l)) + \gamma\,\m
 
 How it maps onto the one adversarial engine (no new loop):
 
-* "the generator" is ``nets.editing.CAAE(E, G)``: ``(x, l) -> G(E(x), l)``, called through
+* "the generator" is ``nets.aging.CAAE(E, G)``: ``(x, l) -> G(E(x), l)``, called through
   ``generator_input=lambda z, c: c`` with the condition ``c = (x, l)`` (``latent_dim=None``);
-* "the discriminator" is ``nets.editing.CAAEDiscriminator(D_img, D_z)``: the engine's adversarial loss is
+* "the discriminator" is ``nets.aging.CAAEDiscriminator(D_img, D_z)``: the engine's adversarial loss is
   D_img's, on ``(x, l)`` (``discriminator_input=lambda x, c: (x, c[1])``);
 * D_z's prior matching is a discriminator term (:func:`prior_d_term`) and E's side of it a generator term
   (:func:`prior_g_term`); the reconstruction $\mathcal{L}$ (L1, ``gan.l1_term``) and TV (:func:`tv_term`) are
   generator terms; the image-GAN weight is the scale of the generator loss (:func:`scaled_g_loss`).
 
-The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.editing.DecoupledCAAE`` with
+The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.aging.DecoupledCAAE`` with
 :func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`course_lib.quality.detail_ratio`
 (fine detail relative to real images: < 1 blurry, > 1 noisy) next to reconstruction L1 / PSNR (:func:`image_scores`).
 
@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from . import checks, data, gan, images, losses, quality
-from .nets import editing
+from .nets import aging as anets
+from .nets import dcgan
 
 AGES = ("baby", "child", "adult", "older")
 
@@ -168,7 +169,7 @@ def scaled_g_loss(weight: float) -> Callable[[torch.Tensor], torch.Tensor]:
     return lambda scores_fake: weight * losses.nonsaturating_g_loss(scores_fake)
 
 
-def _last_z(gen: editing.CAAE, b: gan.Batch) -> torch.Tensor:
+def _last_z(gen: anets.CAAE, b: gan.Batch) -> torch.Tensor:
     z = gen.last_z
     if z is None or len(z) != len(b.x_real):
         raise RuntimeError("the CAAE generator has not encoded this batch (last_z missing or of another batch): "
@@ -181,7 +182,7 @@ def uniform_prior(n: int, latent_dim: int, device: torch.device | str = "cpu") -
     return torch.rand(n, latent_dim, device=device) * 2 - 1
 
 
-def prior_d_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) -> gan.Term:
+def prior_d_term(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator) -> gan.Term:
     r"""D_z's loss: $-\log D_z(z^*) - \log(1 - D_z(E(x)))$ with $z^* \sim U[-1, 1]$ (a discriminator term).
 
     Reference: Zhang et al. 2017, arXiv:1702.08423, Eq. (3) (the adversarial-autoencoder prior matching).
@@ -195,7 +196,7 @@ def prior_d_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) ->
     return term
 
 
-def prior_g_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) -> gan.Term:
+def prior_g_term(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator) -> gan.Term:
     r"""E's side of the prior matching, non-saturating: $-\log D_z(E(x))$ (a generator term; D_z is frozen)."""
 
     def term(b: gan.Batch) -> torch.Tensor:
@@ -204,7 +205,7 @@ def prior_g_term(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator) ->
     return term
 
 
-def decoupled_reconstruction_term(gen: editing.DecoupledCAAE) -> gan.Term:
+def decoupled_reconstruction_term(gen: anets.DecoupledCAAE) -> gan.Term:
     """AE//GAN: the L1 reconstruction of the autoencoder path only (``gen.last_ae``), not of the output."""
 
     def term(b: gan.Batch) -> torch.Tensor:
@@ -215,7 +216,7 @@ def decoupled_reconstruction_term(gen: editing.DecoupledCAAE) -> gan.Term:
     return term
 
 
-def caae_variant(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, gan_weight: float,
+def caae_variant(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator, gan_weight: float,
                  rec_weight: float = 1.0, tv_weight: float = 0.01, prior_weight: float = 0.01, lr: float = 2e-4
                  ) -> gan.Variant:
     r"""The CAAE objective (Eq. (5)) as a ``gan.Variant``: scaled image-GAN loss + rec + TV + prior terms.
@@ -230,7 +231,7 @@ def caae_variant(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, ga
         prior_weight: weight of E's prior-matching (D_z) loss.
         lr: Adam learning rate of both players (beta1 = 0.5).
     """
-    rec = decoupled_reconstruction_term(gen) if isinstance(gen, editing.DecoupledCAAE) else gan.l1_term
+    rec = decoupled_reconstruction_term(gen) if isinstance(gen, anets.DecoupledCAAE) else gan.l1_term
     return gan.variant("ns", g_loss=scaled_g_loss(gan_weight), lr_d=lr, lr_g=lr,
                        g_terms={"rec": (rec_weight, rec), "tv": (tv_weight, tv_term),
                                 "prior": (prior_weight, prior_g_term(gen, discriminator))},
@@ -238,22 +239,22 @@ def caae_variant(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, ga
 
 
 def build(latent_dim: int = 50, width: int = 32, image_size: int = 32, label_repeat: int = 4,
-          decoupled: bool = False) -> tuple[editing.CAAE, editing.CAAEDiscriminator]:
+          decoupled: bool = False) -> tuple[anets.CAAE, anets.CAAEDiscriminator]:
     """A fresh CAAE (or AE//GAN) generator and its two discriminators for :data:`AGES`."""
     n = len(AGES)
-    enc = editing.Encoder(latent_dim, 3, image_size, width, bound=True)
-    dec = editing.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
+    enc = dcgan.Encoder(latent_dim, 3, image_size, width, bound=True)
+    dec = dcgan.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
     if decoupled:
-        res = editing.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
-        gen: editing.CAAE = editing.DecoupledCAAE(enc, dec, res)
+        res = dcgan.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
+        gen: anets.CAAE = anets.DecoupledCAAE(enc, dec, res)
     else:
-        gen = editing.CAAE(enc, dec)
-    disc = editing.CAAEDiscriminator(editing.AttributeDiscriminator(n, 3, image_size, width),
-                                     editing.LatentDiscriminator(latent_dim))
+        gen = anets.CAAE(enc, dec)
+    disc = anets.CAAEDiscriminator(dcgan.AttributeDiscriminator(n, 3, image_size, width),
+                                   anets.LatentDiscriminator(latent_dim))
     return gen, disc
 
 
-def trainer(gen: editing.CAAE, discriminator: editing.CAAEDiscriminator, variant: gan.Variant, loader: DataLoader,
+def trainer(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator, variant: gan.Variant, loader: DataLoader,
             log_every: int = 25, desc: str | None = None) -> gan.Trainer:
     """The engine's trainer for a CAAE: G(E(x), l) against D_img(x, l), c = (x, l) from :func:`balanced_loader`."""
     return gan.Trainer(gen, discriminator, variant, loader, latent_dim=None, conditional=True,
@@ -291,7 +292,7 @@ def train(name: str, faces: Faces, num_steps: int, gan_weight: float, batch_size
 # Using a trained CAAE
 # ----------------------------------------------------------------------------------------
 @torch.no_grad()
-def age_transfer(gen: editing.CAAE, faces: Faces, pairs: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+def age_transfer(gen: anets.CAAE, faces: Faces, pairs: Sequence[tuple[int, int, int]]) -> dict[str, float]:
     """How close G(E(x_adult), l_target) comes to the true face of the target age (mean L1 in [0, 1] units).
 
     Returns:
@@ -306,7 +307,7 @@ def age_transfer(gen: editing.CAAE, faces: Faces, pairs: Sequence[tuple[int, int
 
 
 @torch.no_grad()
-def reconstruct(gen: editing.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
+def reconstruct(gen: anets.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.Tensor:
     """G(E(x), l) for images x (B, 3, S, S) in [0, 1] with their own ages (B,) -> (B, 3, S, S) in [0, 1]."""
     checks.image_batch(x, "x", channels=3, lo=0, hi=1)
     if age.shape != (len(x),):
@@ -318,7 +319,7 @@ def reconstruct(gen: editing.CAAE, x: torch.Tensor, age: torch.Tensor) -> torch.
 
 
 @torch.no_grad()
-def progression(gen: editing.CAAE, x: torch.Tensor) -> torch.Tensor:
+def progression(gen: anets.CAAE, x: torch.Tensor) -> torch.Tensor:
     """Every age for every face: x (B, 3, S, S) in [0, 1] -> (len(AGES), B, 3, S, S) in [0, 1].
 
     The face is encoded once, z = E(x), and decoded with each age label: G(z, l_k).
@@ -332,7 +333,7 @@ def progression(gen: editing.CAAE, x: torch.Tensor) -> torch.Tensor:
     for k in range(len(AGES)):
         l = F.one_hot(torch.full((len(x),), k, dtype=torch.long, device=dev), len(AGES)).float().to(z)
         x_k = gen.decode(z, l)
-        if isinstance(gen, editing.DecoupledCAAE):
+        if isinstance(gen, anets.DecoupledCAAE):
             x_k = (x_k + gen.residual_scale * gen.residual(z, l)).clamp(-1, 1)
         out.append(images.to_unit(x_k).to(x.device))
     return torch.stack(out)

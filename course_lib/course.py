@@ -1,13 +1,18 @@
-"""Run the course: execute notebooks headless, write executed copies, HTML and a results table.
+"""Run the course: execute notebooks headless, write executed copies, HTML and a results table; student copies.
 
     python -m course_lib.course run                       # every notebook, default budget
     python -m course_lib.course run --budget smoke --only 00 05
     python -m course_lib.course run --inplace             # also refresh outputs in notebooks/
     python -m course_lib.course list
+    python -m course_lib.course student --out student     # copies with the solutions stubbed
 
-Outputs under ``--out`` (default ``build/``): ``executed/NN_topic.ipynb``,
+Outputs of ``run`` under ``--out`` (default ``build/``): ``executed/NN_topic.ipynb``,
 ``html/NN_topic.html``, ``results/NN_topic.json`` (numbers recorded with
 :func:`course_lib.results.record`), ``results.md`` and ``results.json``.
+
+``student`` writes a copy of every notebook in which each block between ``# BEGIN SOLUTION`` and
+``# END SOLUTION`` is replaced by ``# TODO: ...`` and ``raise NotImplementedError`` (indented like the
+solution), with outputs cleared (:func:`write_student_copies`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -162,6 +168,88 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
     return rows
 
 
+# --------------------------------------------------------------------------------------
+# Student copies: every solution block between the markers replaced by a TODO stub
+# --------------------------------------------------------------------------------------
+BEGIN = "# BEGIN SOLUTION"
+END = "# END SOLUTION"
+_BEGIN_RE = re.compile(r"^(\s*)# BEGIN SOLUTION\b(.*)$")
+_END_RE = re.compile(r"^\s*# END SOLUTION\b")
+
+
+def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
+    """Replace every marked solution block by a TODO stub.
+
+    Args:
+        source: cell source code.
+        where: used in error messages (``"03_x.ipynb cell 12"``).
+
+    Returns:
+        The new source and the number of blocks replaced.
+
+    Raises:
+        ValueError: on nested, unclosed or unopened markers.
+    """
+    out: list[str] = []
+    inside = False
+    count = 0
+    for lineno, line in enumerate(source.splitlines(), 1):
+        b, e = _BEGIN_RE.match(line), _END_RE.match(line)
+        if b:
+            if inside:
+                raise ValueError(f"{where} line {lineno}: nested '{BEGIN}' (close the previous block first)")
+            inside = True
+            count += 1
+            indent, note = b.group(1), b.group(2).strip(" :-")
+            out.append(f"{indent}# TODO: {note or 'your code here'}")
+            out.append(f"{indent}raise NotImplementedError(\"exercise: replace this line with your solution\")")
+        elif e:
+            if not inside:
+                raise ValueError(f"{where} line {lineno}: '{END}' without a '{BEGIN}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: '{BEGIN}' is never closed by '{END}'")
+    return "\n".join(out), count
+
+
+def student_notebook(nb: dict[str, Any], where: str = "notebook") -> tuple[dict[str, Any], int]:
+    """A copy of a notebook (nbformat JSON dict) with solutions stubbed and outputs cleared."""
+    nb = json.loads(json.dumps(nb))
+    total = 0
+    for i, cell in enumerate(nb.get("cells", [])):
+        src = cell.get("source", "")
+        src = "".join(src) if isinstance(src, list) else src
+        if cell.get("cell_type") == "code":
+            new, n = strip_solutions(src, f"{where} cell {i}")
+            total += n
+            cell["source"] = new
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        elif BEGIN in src:
+            raise ValueError(f"{where} cell {i}: solution markers belong in code cells")
+    return nb, total
+
+
+def write_student_copies(src_dir: str | Path, out_dir: str | Path) -> dict[str, int]:
+    """Write student copies of every ``*.ipynb`` in ``src_dir`` to ``out_dir``.
+
+    Returns:
+        ``{notebook name: number of exercises stubbed}``.
+    """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    if not src_dir.is_dir():
+        raise FileNotFoundError(f"no notebook folder {src_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for path in sorted(src_dir.glob("*.ipynb")):
+        nb, n = student_notebook(json.loads(path.read_text()), path.name)
+        (out_dir / path.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        counts[path.name] = n
+    return counts
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -174,10 +262,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     r.add_argument("--inplace", action="store_true", help="also write outputs back into notebooks/")
     sub.add_parser("list", help="list the notebooks")
+    s = sub.add_parser("student", help="write student copies (solutions replaced by TODOs, outputs cleared)")
+    s.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
+    s.add_argument("--out", default="student", help="output folder (default student/)")
     a = p.parse_args(argv)
     if a.cmd == "list":
         for path in notebooks(ROOT / "notebooks"):
             print(path.stem)
+        return 0
+    if a.cmd == "student":
+        counts = write_student_copies(a.src, a.out)
+        for name, n in counts.items():
+            print(f"{name}: {n} exercise(s) stubbed")
+        print(f"wrote {len(counts)} student notebook(s) to {a.out}/")
         return 0
     rows = run(a.budget, a.only, a.out, timeout=a.timeout, inplace=a.inplace)
     n_failing = claims_summary(rows)[1]

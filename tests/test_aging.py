@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from course_lib import aging, gan, images, losses
-from course_lib.nets import editing
+from course_lib.nets import aging as anets
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_build_decoupled_progression_adds_residual():
     with torch.no_grad():
         direct = (gen(x * 2 - 1, torch.eye(4)[[2, 2]]) + 1) / 2
     torch.testing.assert_close(p[2], direct.clamp(0, 1))
-    assert isinstance(gen, editing.DecoupledCAAE)
+    assert isinstance(gen, anets.DecoupledCAAE)
 
 
 def test_reconstruct_checks_ages():

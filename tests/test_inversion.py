@@ -1,4 +1,4 @@
-"""Tests of course_lib.inversion (IcGAN helpers, GAN inversion, rephotography) and course_lib.nets.editing."""
+"""Tests of course_lib.inversion (IcGAN helpers, GAN inversion, rephotography) and its networks (course_lib.nets.dcgan's attribute variants)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib import images, inversion
-from course_lib.nets import editing
+from course_lib.nets import dcgan
 
 G2 = inversion.AttributeGroups({"tone": ["a", "b", "c"], "gender": ["n", "m"]})
 
@@ -141,9 +141,9 @@ def test_rephotography_recovers_colour_of_linear_model():
 
 
 def test_nets_shapes_and_errors():
-    G = editing.AttributeGenerator(16, 5, width=8)
-    D = editing.AttributeDiscriminator(5, width=8)
-    E = editing.Encoder(7, width=8, bound=True)
+    G = dcgan.AttributeGenerator(16, 5, width=8)
+    D = dcgan.AttributeDiscriminator(5, width=8)
+    E = dcgan.Encoder(7, width=8, bound=True)
     z, y = torch.randn(4, 16), G2.encode(tone=torch.tensor([0, 1, 2, 0]), gender=torch.tensor([0, 1, 1, 0]))
     x = G(z, y)
     assert x.shape == (4, 3, 32, 32) and x.abs().max() <= 1
@@ -154,7 +154,7 @@ def test_nets_shapes_and_errors():
         G(z, y[:, :4])
     with pytest.raises(ValueError, match="32x32"):
         D(torch.zeros(4, 3, 28, 28), y)
-    w = inversion.icgan_encoder(editing.Encoder(16, width=8), editing.Encoder(5, width=8), G2)(x)
+    w = inversion.icgan_encoder(dcgan.Encoder(16, width=8), dcgan.Encoder(5, width=8), G2)(x)
     assert w.shape == (4, 21)
     assert inversion.icgan_decoder(G, 16)(w).shape == (4, 3, 32, 32)
 
@@ -162,7 +162,7 @@ def test_nets_shapes_and_errors():
 def test_d_sees_attributes():
     """Changing y changes D's score (y enters after the first conv)."""
     torch.manual_seed(0)
-    D = editing.AttributeDiscriminator(5, width=8).eval()
+    D = dcgan.AttributeDiscriminator(5, width=8).eval()
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     y0 = G2.encode(tone=torch.tensor([0, 0]), gender=torch.tensor([0, 0]))
     y1 = inversion.flip(y0, G2, "tone", 2)
@@ -183,7 +183,7 @@ class _LinearG(torch.nn.Module):
 def test_latent_encoder_learns_on_generated_pairs(ckpt_dir):
     torch.manual_seed(0)
     G = _LinearG(8, 5)
-    E = editing.Encoder(8, width=8)
+    E = dcgan.Encoder(8, width=8)
     y_data = G2.encode(tone=torch.tensor([0, 1, 2, 1]), gender=torch.tensor([0, 1, 1, 0]))
     z, y = torch.randn(64, 8), inversion.sampler_from(y_data)(64)
     with torch.no_grad():
@@ -200,7 +200,7 @@ def test_attribute_encoder_overfits_small_set(ckpt_dir):
     torch.manual_seed(0)
     y = G2.encode(tone=torch.tensor([0, 1, 2, 0, 1, 2]), gender=torch.tensor([0, 1, 0, 1, 0, 1]))
     x = torch.rand(6, 3, 32, 32) * 2 - 1
-    E = editing.Encoder(5, width=8)
+    E = dcgan.Encoder(5, width=8)
     inversion.train_attribute_encoder("t-ey", E, x, y, G2, num_steps=80, batch_size=6, lr=3e-3, flip_lr=False)
     with torch.no_grad():
         acc = G2.accuracy(E(x), y)
@@ -209,7 +209,7 @@ def test_attribute_encoder_overfits_small_set(ckpt_dir):
 
 def test_encoder_training_and_hybrid_bad_input(ckpt_dir):
     x = torch.zeros(4, 3, 32, 32)
-    E = editing.Encoder(5, width=8)
+    E = dcgan.Encoder(5, width=8)
     y = G2.encode(tone=torch.tensor([0, 1, 2, 0]), gender=torch.tensor([0, 1, 1, 0]))
     with pytest.raises(ValueError, match="3 images but y has 4"):
         inversion.train_attribute_encoder("t-bad", E, x[:3], y, G2, num_steps=1)

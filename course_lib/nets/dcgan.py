@@ -12,6 +12,14 @@ The paper's architecture guidelines, each visible below:
 
 Image sizes 28 (start 7x7), 32 and 64 (start 4x4) are supported; the width doubles at each
 downsampling of D and halves at each upsampling of G.
+
+Conditional variants and an encoder on the same plan, shared by attribute editing (IcGAN, notebook 18)
+and face aging (CAAE, notebook 19, whose own modules are in :mod:`course_lib.nets.aging`). Attributes /
+age labels are float vectors (B, A) (one-hot groups, e.g. skin tone + gender)::
+
+    G = dcgan.AttributeGenerator(latent_dim=64, attr_dim=9)   # G(z, y): y at the input (IcGAN, CAAE)
+    D = dcgan.AttributeDiscriminator(attr_dim=9)               # D(x, y): y after the first conv
+    E = dcgan.Encoder(64)                                      # x -> (B, 64): IcGAN's E_z / E_y, CAAE's E
 """
 
 from __future__ import annotations
@@ -114,6 +122,140 @@ class Discriminator(nn.Module):
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             raise ValueError(f"x must be {self.image_size}x{self.image_size} images, got {tuple(x.shape)}")
         return self.head(self.features(x)).reshape(x.shape[0])
+
+
+# --------------------------------------------------------------------------------------
+# Conditional variants and an encoder (IcGAN, notebook 18; CAAE, notebook 19)
+# --------------------------------------------------------------------------------------
+def _check_images(x: torch.Tensor, channels: int, size: int, who: str) -> None:
+    checks.image_batch(x, "x", channels=channels)
+    if tuple(x.shape[-2:]) != (size, size):
+        raise ValueError(f"{who} expects {size}x{size} images in [-1, 1], got shape {tuple(x.shape)}")
+
+
+def _check_attrs(y: torch.Tensor, attr_dim: int, batch: int) -> None:
+    checks.ndim(y, "y", 2, f"(B, {attr_dim}) float attribute vector")
+    if y.shape[1] != attr_dim or len(y) != batch:
+        raise ValueError(f"y must be (B={batch}, {attr_dim}) attribute vectors, got shape {tuple(y.shape)}")
+    checks.floating(y, "y")
+
+
+class AttributeGenerator(nn.Module):
+    """G(z, y): the attribute vector is concatenated to z at the input of a DCGAN generator.
+
+    Args:
+        latent_dim: size of z.
+        attr_dim: size of the attribute vector y (e.g. one-hot skin tone + one-hot gender).
+        channels: image channels.
+        image_size: 32 or 64.
+        width: DCGAN width (channels of the last hidden layer).
+        label_repeat: repeat y this many times before concatenating (CAAE duplicates the age label so it
+            is not drowned by the many z dimensions).
+
+    Shapes:
+        z (B, latent_dim), y (B, attr_dim) -> x (B, channels, image_size, image_size) in [-1, 1].
+
+    Reference:
+        Perarnau et al., "Invertible Conditional GANs for image editing", arXiv:1611.06355, Sec. 3.1 and
+        Sec. 4.2 (y at the input of G works best); Zhang, Song & Qi, "Age Progression/Regression by
+        Conditional Adversarial Autoencoder", CVPR 2017, arXiv:1702.08423, Sec. 3.3 (G(z, l)).
+    """
+
+    def __init__(self, latent_dim: int = 64, attr_dim: int = 9, channels: int = 3, image_size: int = 32,
+                 width: int = 32, label_repeat: int = 1):
+        super().__init__()
+        self.latent_dim = checks.positive_int(latent_dim, "latent_dim")
+        self.attr_dim = checks.positive_int(attr_dim, "attr_dim")
+        self.label_repeat = checks.positive_int(label_repeat, "label_repeat")
+        self.channels, self.image_size = channels, image_size
+        self.net = Generator(latent_dim + attr_dim * label_repeat, channels, image_size, width)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        checks.ndim(z, "z", 2, f"(B, {self.latent_dim})")
+        if z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must be (B, {self.latent_dim}), got shape {tuple(z.shape)}")
+        _check_attrs(y, self.attr_dim, len(z))
+        return self.net(torch.cat([z, y.to(z).repeat(1, self.label_repeat)], 1))
+
+
+class AttributeDiscriminator(nn.Module):
+    """D(x, y): y is broadcast to constant maps and concatenated to the features after the first conv.
+
+    32 -> 16 (conv, LReLU; concat y maps) -> 8 -> 4 (conv, BN, LReLU) -> score (conv over 4x4).
+
+    Args:
+        attr_dim: size of y.
+        channels: image channels.
+        image_size: 32 or 64.
+        width: channels of the first conv (doubled at each downsampling).
+
+    Shapes:
+        x (B, channels, S, S) in [-1, 1], y (B, attr_dim) -> raw scores (B,).
+
+    Reference:
+        Perarnau et al. 2016, arXiv:1611.06355, Sec. 4.2 (y in the first layer of D is best);
+        Zhang et al. 2017 (CAAE), Fig. 3: D_img gets the age label after its first conv layer.
+    """
+
+    def __init__(self, attr_dim: int = 9, channels: int = 3, image_size: int = 32, width: int = 32):
+        super().__init__()
+        self.attr_dim = checks.positive_int(attr_dim, "attr_dim")
+        self.channels, self.image_size = channels, image_size
+        base, n_down = _plan(image_size)
+        self.first = nn.Sequential(nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True))  # S -> S/2
+        layers: list[nn.Module] = []
+        c_in, c = width + attr_dim, width
+        for _ in range(n_down - 1):                                                          # S/2 -> base
+            layers += [nn.Conv2d(c_in, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
+            c_in = c = 2 * c
+        self.rest = nn.Sequential(*layers)
+        self.head = nn.Conv2d(c, 1, base, 1, 0)
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _check_images(x, self.channels, self.image_size, "AttributeDiscriminator")
+        _check_attrs(y, self.attr_dim, len(x))
+        h = self.first(x)
+        maps = y.to(h)[:, :, None, None].expand(-1, -1, *h.shape[-2:])
+        return self.head(self.rest(torch.cat([h, maps], 1))).reshape(len(x))
+
+
+class Encoder(nn.Module):
+    """x -> a vector: strided convs down to 4x4 (3 for S=32, 4 for 64), a linear layer (IcGAN E_z / E_y, CAAE E).
+
+    Args:
+        out_dim: output size (latent_dim for E_z, attribute logits for E_y).
+        channels: image channels.
+        image_size: 32 or 64.
+        width: channels of the first conv (doubled at each downsampling).
+        bound: squash the output with Tanh into [-1, 1] (CAAE's encoder: z has a uniform prior).
+
+    Shapes:
+        x (B, channels, S, S) in [-1, 1] -> (B, out_dim).
+
+    Reference:
+        Perarnau et al. 2016, Sec. 3.2 (encoders E_z, E_y); Zhang et al. 2017, Fig. 3 (E with Tanh output).
+    """
+
+    def __init__(self, out_dim: int, channels: int = 3, image_size: int = 32, width: int = 32, bound: bool = False):
+        super().__init__()
+        self.out_dim = checks.positive_int(out_dim, "out_dim")
+        self.channels, self.image_size = channels, image_size
+        base, n_down = _plan(image_size)
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        c = width
+        for _ in range(n_down - 1):
+            layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        self.features = nn.Sequential(*layers, nn.Flatten())                 # (B, c * base * base)
+        self.head = nn.Linear(c * base * base, out_dim)
+        self.bound = bound
+        init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x, self.channels, self.image_size, "Encoder")
+        out = self.head(self.features(x))
+        return torch.tanh(out) if self.bound else out
 
 
 def init_weights(module: nn.Module) -> None:
