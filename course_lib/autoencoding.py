@@ -147,26 +147,20 @@ def pretrain_layerwise(net: MLPAutoencoder, x: torch.Tensor, num_epochs: int, ba
     with torch.no_grad():
         h = x.flatten(1).to(device)
     history: dict[str, list[float]] = {}
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)                    # one stream of batch draws for all layers
     for i in range(net.depth):
-        params = list(net.encoder_layers[i].parameters()) + list(net.decoder_layers[i].parameters())
-        opt = torch.optim.Adam(params, lr=lr)
         kind = "bce" if (i == 0 and net.output == "logits") else "mse"
         n = h.shape[0]
-        loader = [None] * max(1, n // batch_size)               # len() for num_epochs; batches drawn below
+        batches = train.random_batches(h, batch_size=min(batch_size, n), generator=g, replacement=True)
 
-        def step_fn(_, step, h=h, i=i, kind=kind, opt=opt, n=n):
-            idx = torch.randint(n, (min(batch_size, n),), generator=g).to(h.device)
-            hb = h[idx]
-            out = net.decode_layer(net.encode_layer(hb, i), i)
-            loss = reconstruction_loss(out, hb, kind=kind)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            return {"loss": loss}
+        def loss_fn(batch, i=i, kind=kind):
+            (hb,) = batch
+            return reconstruction_loss(net.decode_layer(net.encode_layer(hb, i), i), hb, kind=kind)
 
-        hist = train.fit(step_fn, loader, num_epochs=num_epochs, desc=f"pretrain layer {i}")
-        history[f"layer{i}"] = hist["loss"]
+        layer = {"encoder": net.encoder_layers[i], "decoder": net.decoder_layers[i]}
+        fit = train.fit_loss(None, layer, loss_fn, batches, num_steps=num_epochs * max(1, n // batch_size), lr=lr,
+                             desc=f"pretrain layer {i}")     # an epoch: n // batch_size draws
+        history[f"layer{i}"] = fit.history["loss"]
         with torch.no_grad():
             h = net.encode_layer(h, i)
     return history

@@ -105,6 +105,9 @@ class Checkpoint:
     Attributes:
         step: the step to resume from (0 for a fresh run).
         history: ``dict[str, list[float]]`` of everything passed to :meth:`log`.
+        extra: what ``train_fn`` returned (tensors and numbers kept in the file).
+        elapsed_s: training wall time in seconds, summed over interrupted sessions.
+        loaded: True when :func:`trained` found a finished file and trained nothing.
         path: the file.
     """
 
@@ -120,6 +123,7 @@ class Checkpoint:
         self.history: dict[str, list[float]] = {k: list(v) for k, v in payload.get("history", {}).items()}
         self.extra: dict[str, Any] = dict(payload.get("extra", {}))
         self.elapsed_s: float = float(payload.get("elapsed_s", 0.0))
+        self.loaded: bool = False
         self._optim_state: dict[str, Any] = dict(payload.get("optimizers", {}))
         self._t0 = time.perf_counter()
         self._last_save = time.perf_counter()
@@ -180,10 +184,13 @@ def _restore_modules(modules: Mapping[str, nn.Module], payload: Mapping[str, Any
                              f"delete the file to retrain.\n{err}") from None
 
 
-def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callable[[Checkpoint], Any],
-                  budget: str | None = None, directory: str | os.PathLike | None = None,
-                  retrain: bool | None = None, every_s: float = 60.0, verbose: bool = True) -> dict[str, list[float]]:
+def trained(name: str, modules: Mapping[str, nn.Module], train_fn: Callable[[Checkpoint], Any],
+            budget: str | None = None, directory: str | os.PathLike | None = None,
+            retrain: bool | None = None, every_s: float = 60.0, verbose: bool = True) -> Checkpoint:
     """Load ``modules`` from ``<name>-<budget>.pt`` if training finished, else train (resuming) and save.
+
+    :func:`load_or_train` is this function's history; use ``trained`` when you need more of the run
+    (``ckpt.extra``, ``ckpt.elapsed_s``, ``ckpt.loaded``).
 
     Args:
         name: checkpoint name, e.g. ``"dcgan-mnist"``.
@@ -198,7 +205,8 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
         verbose: print what happened.
 
     Returns:
-        The training history ``dict[str, list[float]]`` (also restored when loading).
+        The finished :class:`Checkpoint`: ``.history``, ``.extra``, ``.elapsed_s`` (restored when loading)
+        and ``.loaded``.
     """
     if not modules:
         raise ValueError("modules must name at least one network to save, e.g. {'net': net}")
@@ -216,8 +224,8 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
                 print(f"loaded {path.name}: trained {payload['step']} steps in {payload['elapsed_s']:.1f} s "
                       f"(delete it or set COURSE_RETRAIN=1 to train again)")
             ckpt = Checkpoint(path, modules, every_s, payload)
-            load_or_train.last = ckpt
-            return ckpt.history
+            ckpt.loaded = True
+            return ckpt
         rng = payload.get("rng", {})
         if "torch" in rng:  # continue the random stream where the interrupted run stopped
             torch.set_rng_state(rng["torch"])
@@ -234,8 +242,13 @@ def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callabl
     ckpt.elapsed_s, ckpt._t0 = total, time.perf_counter()   # .elapsed_s: the training time, as after loading
     if verbose:
         print(f"trained and saved {path.name} ({total:.1f} s)")
-    load_or_train.last = ckpt
-    return ckpt.history
+    return ckpt
 
 
-load_or_train.last = None  # the Checkpoint of the most recent call (for ``extra``)
+def load_or_train(name: str, modules: Mapping[str, nn.Module], train_fn: Callable[[Checkpoint], Any],
+                  **kw: Any) -> dict[str, list[float]]:
+    """:func:`trained`, returning only the history ``dict[str, list[float]]`` (also restored when loading).
+
+    ``**kw``: ``budget``, ``directory``, ``retrain``, ``every_s``, ``verbose`` as in :func:`trained`.
+    """
+    return trained(name, modules, train_fn, **kw).history

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, checks, env, gan, train
+from . import checks, env, gan, train
 
 # ----------------------------------------------------------------------------------------
 # Labels and class-sorted grids
@@ -515,46 +515,23 @@ def fit_classifier(name: str, net: nn.Module, logits: Callable[[torch.Tensor], t
         raise ValueError(f"{len(x)} images but {len(y)} labels")
     dev = next(net.parameters()).device
     x, y = x.to(dev), y.to(dev).long()
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
-    rng = torch.Generator().manual_seed(0)
 
-    class Batches:
-        def __iter__(self):
-            while True:
-                idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=rng).to(dev)
-                yield x[idx], y[idx]
-
-    def step_fn(batch, step):
+    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         xb, yb = batch
         out = logits(xb).float()
-        loss = F.cross_entropy(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach(), "acc": (out.argmax(1) == yb).float().mean()}
+        return F.cross_entropy(out, yb), {"acc": (out.argmax(1) == yb).float().mean()}
 
-    def train_fn(ckpt: checkpoints.Checkpoint) -> dict[str, float]:
-        ckpt.attach(opt=opt)
-        net.train()
-        train.fit(step_fn, Batches(), num_steps=num_steps, ckpt=ckpt, desc=name)
-        return {"train_seconds": ckpt.elapsed_s + train.fit.last_seconds}
-
-    hist = checkpoints.load_or_train(name, {"net": net}, train_fn)
+    fit = train.fit_loss(name, {"net": net}, loss_fn, (x, y), num_steps=num_steps, lr=lr, betas=betas,
+                         batch_size=min(batch_size, len(x)), replacement=True, desc=name)
     net.eval()
-    return hist, float(checkpoints.load_or_train.last.extra.get("train_seconds", float("nan")))
+    return fit.history, fit.seconds
 
 
 @torch.no_grad()
 def accuracy(logits: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
              module: nn.Module | None = None) -> float:
     """Classification accuracy of ``logits`` on (x, y) (``module`` is put in eval mode first, then restored)."""
-    was = module.training if module is not None else None
-    if module is not None:
-        module.eval()
-    try:
+    with train.eval_mode(*([module] if module is not None else [])):
         dev = next(module.parameters()).device if module is not None else env.device()
         pred = classify(x.to(dev), logits)
-    finally:
-        if module is not None:
-            module.train(was)
     return float((pred == y.cpu()).float().mean())

@@ -1057,8 +1057,8 @@ def load_or_train(name: str, trainer: Trainer, num_steps: int, **kw: Any) -> Run
     Returns:
         A :class:`Run` with history, extra (sample grids), wall time and the trainer.
     """
-    history = checkpoints.load_or_train(name, trainer.modules(), lambda ckpt: trainer.fit(num_steps, ckpt), **kw)
-    ckpt = checkpoints.load_or_train.last
+    ckpt = checkpoints.trained(name, trainer.modules(), lambda ckpt: trainer.fit(num_steps, ckpt), **kw)
+    history = ckpt.history
     for cb in trainer.callbacks:
         cb.load_state(ckpt.extra)
     trainer.step = ckpt.current_step if ckpt.current_step else ckpt.step

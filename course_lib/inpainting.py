@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from . import checks, gan, images, losses, quality, translation
+from . import checks, gan, images, losses, quality, train
 
 MASKS = ("centre", "squares", "strokes")
 # PSNR of an error as small as 8-bit quantisation (MSE = 1 / (12 * 255^2)): the cap for holes filled exactly
@@ -355,7 +355,7 @@ def inpaint(generator: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor, fil
     """
     checks.image_batch(x, "x", lo=0.0, hi=1.0)
     c = masked_input(images.to_pm1(x), mask, fill)
-    out = images.to_unit(translation.translate(generator, c, batch_size))
+    out = images.to_unit(train.predict(generator, c, batch_size=batch_size))
     m = _check_mask(mask, x)
     return (m * out + (1 - m) * x).clamp(0, 1)
 

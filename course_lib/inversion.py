@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, checks, images, train
+from . import checks, images, train
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -201,26 +201,16 @@ def train_latent_encoder(name: str, encoder: nn.Module, generator: nn.Module, sa
     checks.positive_int(batch_size, "batch_size")
     generator.eval().requires_grad_(False)
     dev = next(generator.parameters()).device
-    encoder.to(dev)                                  # E_z trains where G generates (CUDA-safe)
 
-    def train_fn(ckpt: checkpoints.Checkpoint) -> None:
-        opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
-        ckpt.attach(opt=opt)
-        encoder.train()
+    def loss_fn(_: None) -> torch.Tensor:               # a fresh generated batch every step
+        z = torch.randn(batch_size, latent_dim, device=dev)
+        return latent_encoder_loss(encoder, generator, z, sample_y(batch_size).to(dev))
 
-        def step(_: object, i: int) -> dict[str, torch.Tensor]:
-            z = torch.randn(batch_size, latent_dim, device=dev)
-            loss = latent_encoder_loss(encoder, generator, z, sample_y(batch_size).to(dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return {"loss": loss}
-
-        train.fit(step, [None], num_steps=num_steps, ckpt=ckpt, desc="E_z")
-
-    hist = checkpoints.load_or_train(name, {"encoder": encoder}, train_fn)
+    # E_z trains where G generates (CUDA-safe)
+    fit = train.fit_loss(name, {"encoder": encoder}, loss_fn, None, num_steps=num_steps, lr=lr, betas=(0.5, 0.999),
+                         device=dev, desc="E_z")
     encoder.eval()
-    return hist
+    return fit.history
 
 
 def train_attribute_encoder(name: str, encoder: nn.Module, x: torch.Tensor, y: torch.Tensor, groups: AttributeGroups,
@@ -250,29 +240,19 @@ def train_attribute_encoder(name: str, encoder: nn.Module, x: torch.Tensor, y: t
     g = torch.Generator().manual_seed(0)
     dev = next(encoder.parameters()).device
     x, y = x.to(dev), y.to(dev)                      # train where the encoder lives (CUDA-safe)
+    batches = train.random_batches(x, y, batch_size=batch_size, generator=g, replacement=True)
 
-    def train_fn(ckpt: checkpoints.Checkpoint) -> None:
-        opt = torch.optim.Adam(encoder.parameters(), lr=lr, betas=(0.5, 0.999))
-        ckpt.attach(opt=opt)
-        encoder.train()
+    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        xb, yb = batch
+        if flip_lr:                                  # drawn from the batches' generator (a resume replays batches only)
+            mirror = (torch.rand(len(xb), 1, 1, 1, generator=g) < 0.5).to(dev)
+            xb = torch.where(mirror, xb.flip(-1), xb)
+        return groups.loss(encoder(xb), yb)
 
-        def step(_: object, i: int) -> dict[str, torch.Tensor]:
-            idx = torch.randint(len(x), (batch_size,), generator=g).to(dev)
-            xb, yb = x[idx], y[idx]
-            if flip_lr:
-                mirror = (torch.rand(len(xb), 1, 1, 1, generator=g) < 0.5).to(dev)
-                xb = torch.where(mirror, xb.flip(-1), xb)
-            loss = groups.loss(encoder(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            return {"loss": loss}
-
-        train.fit(step, [None], num_steps=num_steps, ckpt=ckpt, desc="E_y")
-
-    hist = checkpoints.load_or_train(name, {"encoder": encoder}, train_fn)
+    fit = train.fit_loss(name, {"encoder": encoder}, loss_fn, batches, num_steps=num_steps, lr=lr,
+                         betas=(0.5, 0.999), desc="E_y")
     encoder.eval()
-    return hist
+    return fit.history
 
 
 def icgan_decoder(generator: nn.Module, latent_dim: int) -> Decoder:

@@ -17,8 +17,9 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from . import checks
+from . import checks, train
 
 LN2 = math.log(2.0)
 
@@ -128,7 +129,8 @@ def evaluate_nll(model: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.T
     """NLL per example (nats) of an autoregressive model over a whole data set, in batches.
 
     Args:
-        model: ``model(x)`` or ``model(x, y)`` -> logits (see :func:`nll`); it is put in eval mode.
+        model: ``model(x)`` or ``model(x, y)`` -> logits (see :func:`nll`); it runs in eval mode (its
+            training flag is restored afterwards).
         x: (N, C, H, W) binary floats or long indices.
         y: optional (N,) labels for a class-conditional model.
         batch_size: examples per forward pass.
@@ -138,17 +140,13 @@ def evaluate_nll(model: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.T
     """
     checks.ndim(x, "x", 4, "(N, C, H, W)")
     checks.positive_int(batch_size, "batch_size")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
     device = next(model.parameters()).device if hasattr(model, "parameters") else torch.device("cpu")
     out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device)
-        logits = model(xb) if y is None else model(xb, y[i:i + batch_size].to(device))
-        out.append(nll(logits, xb).cpu())
-    if was_training:
-        model.train()
+    with train.eval_mode(*([model] if isinstance(model, nn.Module) else [])):
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device)
+            logits = model(xb) if y is None else model(xb, y[i:i + batch_size].to(device))
+            out.append(nll(logits, xb).cpu())
     return torch.cat(out)
 
 

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import checkpoints, checks, data, env, train
+from . import checks, data, env, train
 
 # sizes of the course classifier's training run per budget
 # (lecture/full: every training digit; MNIST at lecture reaches >= 0.99 on the 10000 test digits)
@@ -445,32 +445,21 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
         torch.manual_seed(0)
         net = classifier_net.Classifier(c, num_classes, s).to(dev)
 
-    def train_fn(ckpt: checkpoints.Checkpoint) -> dict:
-        loader = train_set.loader(64)
-        opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, sizes["num_epochs"] * len(loader))
-        ckpt.attach(opt=opt, sched=sched)
+    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        x = x + 0.03 * torch.randn_like(x)                 # a little noise: robust to generator artefacts
+        return F.cross_entropy(net(x), y)
 
-        def step_fn(batch, step):
-            x, y = train.to(batch, dev)
-            x = x + 0.03 * torch.randn_like(x)             # a little noise: robust to generator artefacts
-            loss = F.cross_entropy(net(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            return {"loss": loss}
-
-        net.train()
-        train.fit(step_fn, loader, num_epochs=sizes["num_epochs"], ckpt=ckpt, desc=f"classifier-{name}")
-        net.eval()
-        return {"test_accuracy": _accuracy(net, test_set, dev)}
-
+    loader = train_set.loader(64)
+    num_steps = sizes["num_epochs"] * len(loader)
     tag = name + (f"-{image_size}" if image_size else "")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         torch.manual_seed(0)
-        checkpoints.load_or_train(f"classifier-{tag}", {"net": net}, train_fn, verbose=verbose)
-    acc = checkpoints.load_or_train.last.extra.get("test_accuracy")
+        fit = train.fit_loss(f"classifier-{tag}", {"net": net}, loss_fn, loader, num_epochs=sizes["num_epochs"],
+                             lr=2e-3, scheduler=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, num_steps),
+                             extra=lambda: {"test_accuracy": _accuracy(net, test_set, dev)},
+                             desc=f"classifier-{name}", verbose=verbose)
+    acc = fit.extra.get("test_accuracy")
     acc = float(acc) if acc is not None else _accuracy(net, test_set, dev)
     net.eval().requires_grad_(False)
     pretty = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "lfw": "LFW"}.get(name, name)
@@ -482,11 +471,9 @@ def course_classifier(name: str = "mnist", image_size: int | None = None, device
     return fnet
 
 
-@torch.no_grad()
 def _accuracy(net: torch.nn.Module, ds: data.ImageSet, dev: torch.device) -> float:
-    net.eval()
-    pred = torch.cat([net(ds.x[i:i + 512].to(dev)).argmax(1).cpu() for i in range(0, len(ds), 512)])
-    return float((pred == ds.y).float().mean())
+    pred = train.predict(net, ds.x, batch_size=512, device=dev).argmax(1)
+    return float((pred.cpu() == ds.y).float().mean())
 
 
 def imagenet_features(name: str = "auto", device: str | torch.device | None = None) -> FeatureNetwork:

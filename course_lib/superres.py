@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, gan, images, losses
+from . import checks, data, gan, images, losses, train
 
 # ----------------------------------------------------------------------------------------
 # Data
@@ -98,14 +98,7 @@ def super_resolve(net: nn.Module, lr: torch.Tensor, batch_size: int = 8) -> torc
     """Run an SR network in eval mode on (B, 3, h, w) LR images -> (B, 3, H, W) clamped to [0, 1]."""
     checks.image_batch(lr, "lr")
     checks.positive_int(batch_size, "batch_size")
-    was = net.training
-    net.eval()
-    try:
-        dev = next(net.parameters()).device
-        out = torch.cat([net(lr[i:i + batch_size].to(dev)).float().cpu() for i in range(0, len(lr), batch_size)])
-    finally:
-        net.train(was)
-    return out.clamp(0, 1)
+    return train.predict(net, lr, batch_size=batch_size).float().cpu().clamp(0, 1)
 
 
 # ----------------------------------------------------------------------------------------

@@ -302,13 +302,9 @@ def match_scores(discriminator: nn.Module, x: torch.Tensor, phi: torch.Tensor, s
     """
     dev = _device_of(discriminator)
     x, phi = x.to(dev), phi.to(dev)
-    was = discriminator.training
-    discriminator.eval()
-    try:
+    with train.eval_mode(discriminator):
         s_match = torch.sigmoid(discriminator(x, phi).float()).mean().item()
         s_wrong = torch.sigmoid(discriminator(x, mismatch(phi, shift)).float()).mean().item()
-    finally:
-        discriminator.train(was)
     return s_match, s_wrong
 
 
@@ -388,13 +384,10 @@ def generate(generator: nn.Module, phi: torch.Tensor, z: torch.Tensor | None = N
     if len(z) != len(phi):
         raise ValueError(f"z has {len(z)} rows but phi has {len(phi)}: one latent per caption")
     dev = next(generator.parameters()).device
-    was = generator.training
-    generator.train(train_mode)
-    try:
+    with train.eval_mode(generator):                 # the training flag comes back afterwards
+        generator.train(train_mode)
         return torch.cat([generator(z[i:i + batch_size].to(dev), phi[i:i + batch_size].to(dev)).cpu()
                           for i in range(0, len(phi), batch_size)])
-    finally:
-        generator.train(was)
 
 
 # ----------------------------------------------------------------------------------------
@@ -419,23 +412,25 @@ def style_loss(z: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
     return (z - z_hat).pow(2).sum(1).mean()
 
 
-def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_cond: Callable[[int], torch.Tensor],
-                        num_steps: int, batch_size: int = 64, lr: float = 2e-4, ckpt: Any = None,
-                        device: torch.device | str | None = None) -> dict[str, list[float]]:
+def train_style_encoder(name: str, style_encoder: nn.Module, generator: nn.Module,
+                        sample_cond: Callable[[int], torch.Tensor], num_steps: int, batch_size: int = 64,
+                        lr: float = 2e-4, device: torch.device | str | None = None) -> dict[str, list[float]]:
     """Train S on fresh generated batches (G frozen, in eval mode) to minimise :func:`style_loss`.
 
+    Cached and resumable as checkpoint ``name`` (S saved as ``"net"``), with :func:`course_lib.train.fit_loss`.
+
     Args:
+        name: checkpoint name (the budget is appended), e.g. ``"17-style-encoder"``.
         style_encoder: S(x) -> (B, latent_dim).
-        generator: G(z, phi) with ``latent_dim``.
+        generator: G(z, phi) with ``latent_dim``; its training flag and trainable parameters come back afterwards.
         sample_cond: ``sample_cond(n) -> (n, E)`` text embeddings (e.g. :func:`interpolated_cond`).
         num_steps: optimiser steps.
         batch_size: generated images per step.
-        lr: Adam learning rate.
-        ckpt: a checkpoint from :func:`course_lib.checkpoints.load_or_train` (resumable).
+        lr: Adam learning rate (beta1 = 0.5).
         device: where to train (default: the generator's device); G and S are moved there.
 
     Returns:
-        The history (``loss`` per logged step).
+        The history (``loss`` per step); S is left in eval mode.
 
     Reference:
         Reed et al. 2016, Sec. 4.4 and Eq. (6).
@@ -443,32 +438,24 @@ def train_style_encoder(style_encoder: nn.Module, generator: nn.Module, sample_c
     checks.positive_int(batch_size, "batch_size")
     device = _device_of(generator) if device is None else torch.device(device)
     generator.to(device)
-    style_encoder.to(device)
-    opt = torch.optim.Adam(style_encoder.parameters(), lr=lr, betas=(0.5, 0.999))
-    if ckpt is not None:
-        ckpt.attach(opt=opt)
-    g_was_training = generator.training
-    generator.eval().requires_grad_(False)
-    style_encoder.train()
+    trainable = [p for p in generator.parameters() if p.requires_grad]
 
-    def batches():
-        while True:
-            yield None
-
-    def step_fn(_: Any, step: int) -> dict[str, torch.Tensor]:
+    def loss_fn(_: None) -> torch.Tensor:                # a fresh generated batch every step
         z = torch.randn(batch_size, generator.latent_dim, device=device)
         with torch.no_grad():
             x = generator(z, sample_cond(batch_size).to(device))
-        loss = style_loss(z, style_encoder(x))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return style_loss(z, style_encoder(x))
 
-    hist = train.fit(step_fn, batches(), num_steps=num_steps, ckpt=ckpt, desc="style encoder")
-    generator.requires_grad_(True).train(g_was_training)
+    generator.requires_grad_(False)
+    try:
+        with train.eval_mode(generator):
+            fit = train.fit_loss(name, {"net": style_encoder}, loss_fn, None, num_steps=num_steps, lr=lr,
+                                 betas=(0.5, 0.999), device=device, desc="style encoder")
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
     style_encoder.eval()
-    return hist
+    return fit.history
 
 
 # ----------------------------------------------------------------------------------------
@@ -505,63 +492,48 @@ def joint_embedding_loss(img_emb: torch.Tensor, txt_emb: torch.Tensor, temperatu
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
-def train_joint_embedding(image_net: nn.Module, text: torch.Tensor, images: torch.Tensor, num_steps: int,
-                          text_net: nn.Module | None = None, batch_size: int = 128, lr: float = 1e-3,
-                          temperature: float = 0.1, ckpt: Any = None, desc: str = "joint embedding",
+def train_joint_embedding(name: str, image_net: nn.Module, text: torch.Tensor, images: torch.Tensor,
+                          num_steps: int, text_net: nn.Module | None = None, batch_size: int = 128,
+                          lr: float = 1e-3, temperature: float = 0.1, desc: str = "joint embedding",
                           seed: int = 0) -> dict[str, list[float]]:
     """Train an image encoder (and optionally a text encoder) with :func:`joint_embedding_loss`.
 
+    Cached and resumable as checkpoint ``name`` with :func:`course_lib.train.fit_loss`: the networks are
+    saved as ``{"image_net", "text_net"}``, or ``{"net"}`` when only the image encoder learns. Each epoch
+    visits every pair once in a seeded random order (no pair twice in a batch).
+
     Args:
+        name: checkpoint name (the budget is appended), e.g. ``"17-matcher"``.
         image_net: images (B, C, H, W) in [-1, 1] -> (B, E) unit norm.
         text: (N, ...) text inputs aligned with ``images``: char ids for ``text_net``, or fixed (N, E)
             unit-norm embeddings when ``text_net`` is None (then only ``image_net`` learns).
         images: (N, C, H, W) in [-1, 1].
         num_steps: optimiser steps.
         text_net: the text encoder to train, or None.
-        batch_size: pairs per step.
+        batch_size: pairs per step (at most N).
         lr: Adam learning rate.
         temperature: see :func:`joint_embedding_loss`.
-        ckpt: a checkpoint (resumable).
         desc: progress-bar label.
-        seed: seed of the minibatch draw.
+        seed: seed of the minibatch order.
 
     Returns:
-        The history (``loss`` per logged step).
+        The history (``loss`` per step); the networks are left in eval mode.
     """
     if len(text) != len(images):
         raise ValueError(f"text ({len(text)}) and images ({len(images)}) must be aligned")
-    params = list(image_net.parameters()) + (list(text_net.parameters()) if text_net is not None else [])
-    opt = torch.optim.Adam(params, lr=lr)
-    if ckpt is not None:
-        ckpt.attach(opt=opt)
-    image_net.train()
-    if text_net is not None:
-        text_net.train()
-    g = torch.Generator().manual_seed(seed)
     b = min(checks.positive_int(batch_size, "batch_size"), len(images))
-    dev = _device_of(image_net)
-    if text_net is not None:
-        text_net.to(dev)
+    modules = {"net": image_net} if text_net is None else {"image_net": image_net, "text_net": text_net}
 
-    def batches():
-        while True:
-            idx = torch.randperm(len(images), generator=g)[:b]
-            yield images[idx.to(images.device)].to(dev), text[idx.to(text.device)].to(dev)
-
-    def step_fn(batch: Any, step: int) -> dict[str, torch.Tensor]:
+    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, t = batch
         txt = text_net(t) if text_net is not None else t
-        loss = joint_embedding_loss(image_net(x), txt, temperature)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss}
+        return joint_embedding_loss(image_net(x), txt, temperature)
 
-    hist = train.fit(step_fn, batches(), num_steps=num_steps, ckpt=ckpt, desc=desc)
-    image_net.eval()
-    if text_net is not None:
-        text_net.eval()
-    return hist
+    fit = train.fit_loss(name, modules, loss_fn, (images, text), num_steps=num_steps, lr=lr, batch_size=b,
+                         seed=seed, device=_device_of(image_net), desc=desc)
+    for net in modules.values():
+        net.eval()
+    return fit.history
 
 
 @torch.no_grad()
@@ -570,13 +542,7 @@ def embed(net: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> torch.
 
     The batches are moved to ``net``'s device (as :func:`generate` does); the result comes back to the CPU.
     """
-    dev = _device_of(net)
-    was = net.training
-    net.eval()
-    try:
-        return torch.cat([net(inputs[i:i + batch_size].to(dev)).cpu() for i in range(0, len(inputs), batch_size)])
-    finally:
-        net.train(was)
+    return train.predict(net, inputs, batch_size=batch_size, device=_device_of(net)).cpu()
 
 
 def r_precision(img_emb: torch.Tensor, txt_emb: torch.Tensor, num_candidates: int = 100, seed: int = 0

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, images, quality
+from . import checks, data, images, quality, train
 from .nets import translation as nets_translation
 
 TASKS = ("edges", "colour", "style")
@@ -142,15 +142,7 @@ def translate(generator: nn.Module, x: torch.Tensor, batch_size: int = 256) -> t
     checks.positive_int(batch_size, "batch_size")
     if len(x) == 0:
         raise ValueError(f"x is empty (shape {tuple(x.shape)}): nothing to translate")
-    was_training = generator.training
-    generator.eval()
-    try:
-        p = next(generator.parameters(), None)               # a parameter-free map runs where x is
-        dev = p.device if p is not None else x.device
-        out = [generator(x[i:i + batch_size].to(dev)).to(x.device) for i in range(0, len(x), batch_size)]
-    finally:
-        generator.train(was_training)
-    return torch.cat(out)
+    return train.predict(generator, x, batch_size=batch_size)   # a parameter-free map runs where x is
 
 
 # ----------------------------------------------------------------------------------------

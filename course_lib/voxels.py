@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks
+from . import checks, train
 
 COLOR = (0.35, 0.55, 0.85)      # surface colour (RGB)
 VIEWS = ((25.0, 40.0), (25.0, 130.0), (60.0, 220.0))   # (elevation, azimuth) in degrees
@@ -225,68 +225,39 @@ def tv_distance(p: torch.Tensor, q: torch.Tensor) -> float:
     return 0.5 * float((p - q).abs().sum())
 
 
-@torch.no_grad()
 def predict(classifier: nn.Module, voxels: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Class index (N,) of each grid by a voxel classifier (eval mode, batched)."""
-    x = _voxels(voxels)
-    was = classifier.training
-    classifier.eval()
-    dev = next(classifier.parameters()).device
-    out = torch.cat([classifier(x[i:i + batch_size].to(dev)).argmax(1).cpu() for i in range(0, len(x), batch_size)])
-    classifier.train(was)
-    return out
+    """Class index (N,) of each grid by a voxel classifier (eval mode, batched; the training flag is restored)."""
+    return train.predict(classifier, _voxels(voxels), batch_size=batch_size).argmax(1).cpu()
 
 
-def train_classifier(classifier: nn.Module, voxels: torch.Tensor, labels: torch.Tensor, num_steps: int,
-                     batch_size: int = 64, lr: float = 2e-3, seed: int = 0, ckpt: Any = None) -> dict[str, list[float]]:
-    """Fit a voxel classifier with cross-entropy and Adam (``course_lib.train.fit``; use inside ``load_or_train``).
+def train_classifier(name: str, classifier: nn.Module, voxels: torch.Tensor, labels: torch.Tensor, num_steps: int,
+                     batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> dict[str, list[float]]:
+    """Fit a voxel classifier with cross-entropy and Adam, cached as checkpoint ``name`` (``train.fit_loss``).
 
     Args:
+        name: checkpoint name (the budget is appended), e.g. ``"voxel-classifier32-16"``; the
+            classifier is saved as ``"net"``.
         classifier: (B, 1, D, D, D) -> logits (B, K), e.g. ``nets.voxels.Classifier``.
         voxels: (N, 1, D, D, D) training grids; labels: (N,) class indices.
-        num_steps: optimiser steps; batch_size, lr: as usual.
-        ckpt: the checkpoint from ``checkpoints.load_or_train`` (resumes, logs).
+        num_steps: optimiser steps; batch_size (drawn with replacement), lr: as usual.
+        seed: seed of the minibatch draws.
 
     Returns:
         The history (``loss``, ``acc`` per step).
     """
-    from . import train
-
     x, y = _voxels(voxels), checks.tensor(labels, "labels").long()
     if len(x) != len(y):
         raise ValueError(f"got {len(x)} grids but {len(y)} labels")
-    opt = torch.optim.Adam(classifier.parameters(), lr=lr)
-    if ckpt is not None:
-        ckpt.attach(opt=opt)
-    g = torch.Generator().manual_seed(seed)
     dev = next(classifier.parameters()).device
 
-    def batches():
-        while True:
-            idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=g)
-            yield x[idx].to(dev), y[idx].to(dev)
-
-    def step(batch, _step):
+    def loss_fn(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         xb, yb = batch
         logits = classifier(xb)
-        loss = F.cross_entropy(logits, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss, "acc": (logits.argmax(1) == yb).float().mean()}
+        return F.cross_entropy(logits, yb), {"acc": (logits.argmax(1) == yb).float().mean()}
 
-    classifier.train()
-    return train.fit(step, _Loader(batches), num_steps=num_steps, ckpt=ckpt, desc="voxel classifier")
-
-
-class _Loader:
-    """An endless re-iterable of minibatches (for ``train.fit``)."""
-
-    def __init__(self, make):
-        self.it = make()
-
-    def __iter__(self):
-        return self.it
+    return train.fit_loss(name, {"net": classifier}, loss_fn, (x, y), num_steps=num_steps, lr=lr,
+                          batch_size=min(batch_size, len(x)), seed=seed, replacement=True, device=dev,
+                          desc="voxel classifier").history
 
 
 # ----------------------------------------------------------------------------------------

@@ -37,16 +37,18 @@ def test_train_then_load_without_training(ckpt_dir, capsys):
         ckpt.attach(opt=opt)
         train.fit(step_fn, loader, num_epochs=5, ckpt=ckpt)
 
-    h = checkpoints.load_or_train("lin", {"net": net}, train_fn)
-    assert len(h["loss"]) == 20 and h["loss"][-1] < 0.1 * h["loss"][0]
-    trained_s = checkpoints.load_or_train.last.elapsed_s
+    ckpt = checkpoints.trained("lin", {"net": net}, train_fn)
+    h = ckpt.history
+    assert len(h["loss"]) == 20 and h["loss"][-1] < 0.1 * h["loss"][0] and not ckpt.loaded
+    trained_s = ckpt.elapsed_s
     assert trained_s > 0                            # the training time, right after training too
     assert (ckpt_dir / "lin-smoke.pt").exists()
     net2, opt2, _, _ = _problem(seed=1)
-    h2 = checkpoints.load_or_train("lin", {"net": net2}, train_fn)
-    assert calls == [0]  # second call loaded instead of training
-    assert h2 == h and torch.equal(net2.weight, net.weight)
-    assert checkpoints.load_or_train.last.elapsed_s == pytest.approx(trained_s, rel=0.05, abs=0.05)
+    ckpt2 = checkpoints.trained("lin", {"net": net2}, train_fn)
+    assert calls == [0] and ckpt2.loaded  # second call loaded instead of training
+    assert ckpt2.history == h and torch.equal(net2.weight, net.weight)
+    assert checkpoints.load_or_train("lin", {"net": net2}, train_fn) == h   # the history alone
+    assert ckpt2.elapsed_s == pytest.approx(trained_s, rel=0.05, abs=0.05)
     assert "loaded lin-smoke.pt" in capsys.readouterr().out
     checkpoints.load_or_train("lin", {"net": net2}, train_fn, retrain=True)
     assert calls == [0, 0]
@@ -213,6 +215,5 @@ def test_numpy_values_in_extra_stay_loadable(ckpt_dir):
 
     net = nn.Linear(2, 1)
     checkpoints.load_or_train("np", {"net": net}, lambda ckpt: {"acc": np.float64(0.9), "arr": np.ones(3)})
-    checkpoints.load_or_train("np", {"net": net}, lambda ckpt: None)
-    extra = checkpoints.load_or_train.last.extra
+    extra = checkpoints.trained("np", {"net": net}, lambda ckpt: None).extra
     assert extra["acc"] == pytest.approx(0.9) and torch.equal(extra["arr"], torch.ones(3, dtype=torch.float64))

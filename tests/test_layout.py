@@ -30,13 +30,8 @@ TOOLKIT = {
 # (dcgan, mlp, classifier, image2image, autoencoders, vae, autoregressive, ...).
 
 # Temporary exceptions, each with its reason; empty the set once the reason is gone.
-PENDING: set[tuple[str, str]] = {
-    # inpainting.inpaint runs the generator with translation.translate until train.predict exists
-    ("inpainting", "translation"),
-}
-NOTEBOOK_PENDING: set[tuple[str, str]] = {
-    ("13", "translation"),                   # translation.translate -> train.predict (the train helper's part)
-}
+PENDING: set[tuple[str, str]] = set()
+NOTEBOOK_PENDING: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:

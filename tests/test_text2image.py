@@ -159,7 +159,7 @@ def test_joint_embedding_loss_oracle_and_r_precision():
     assert torch.allclose(out, net(x), atol=1e-5)
 
 
-def test_style_encoder_recovers_z_of_a_linear_generator():
+def test_style_encoder_recovers_z_of_a_linear_generator(ckpt_dir):
     torch.manual_seed(0)
 
     class LinG(torch.nn.Module):
@@ -174,9 +174,30 @@ def test_style_encoder_recovers_z_of_a_linear_generator():
 
     G, S = LinG(), t2i.StyleEncoder(latent_dim=4, image_size=16, width=8)
     cond = text2image.interpolated_cond(torch.randn(10, 2))
-    hist = text2image.train_style_encoder(S, G, cond, num_steps=150, batch_size=32, lr=3e-3)
-    assert hist["loss"][-1] < 0.3 * hist["loss"][0]
-    assert not S.training and G.training and all(p.requires_grad for p in G.parameters())
+    G.lin.bias.requires_grad_(False)                             # a frozen part stays frozen
+    hist = text2image.train_style_encoder("style", S, G, cond, num_steps=150, batch_size=32, lr=3e-3)
+    assert hist["loss"][-1] < 0.3 * hist["loss"][0] and (ckpt_dir / "style-smoke.pt").exists()
+    assert not S.training and G.training and G.lin.weight.requires_grad and not G.lin.bias.requires_grad
+
+
+def test_joint_embedding_training_overfits_the_pairs_and_saves_both_encoders(ckpt_dir):
+    from course_lib import checkpoints
+
+    torch.manual_seed(0)
+    x = torch.rand(24, 3, 16, 16) * 2 - 1
+    phi = F.normalize(torch.randn(24, 6), dim=1)
+    net = t2i.ImageEncoder(out_dim=6, image_size=16, width=4)
+    before = text2image.r_precision(text2image.embed(net, x), phi, 24)
+    hist = text2image.train_joint_embedding("match", net, phi, x, num_steps=120, batch_size=8, lr=3e-3)
+    assert len(hist["loss"]) == 120 and not net.training
+    assert text2image.r_precision(text2image.embed(net, x), phi, 24) >= max(0.8, before + 0.5)
+    assert set(checkpoints.load(ckpt_dir / "match-smoke.pt")["modules"]) == {"net"}
+    ids = text2image.encode_chars([f"caption {i}" for i in range(24)], max_len=16)
+    enc = t2i.CharEncoder(text2image.VOCAB_SIZE, out_dim=6)
+    text2image.train_joint_embedding("match-chars", net, ids, x, num_steps=2, text_net=enc, batch_size=8)
+    assert set(checkpoints.load(ckpt_dir / "match-chars-smoke.pt")["modules"]) == {"image_net", "text_net"}
+    with pytest.raises(ValueError, match="aligned"):
+        text2image.train_joint_embedding("bad", net, phi[:3], x, num_steps=1)
 
 
 # ---------------------------------------------------------------------------------------- networks

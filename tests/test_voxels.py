@@ -55,11 +55,11 @@ def test_bad_inputs_name_the_expected_shape():
         voxels.occupancy(torch.zeros(2, 3, 8, 8, 8))
 
 
-def test_classifier_learns_the_shape_classes():
+def test_classifier_learns_the_shape_classes(ckpt_dir):
     torch.manual_seed(0)
     x, y = data.voxel_shapes(120, 16, seed=0)
     clf = vnets.Classifier(len(data.VOXEL_CLASSES), 16, width=8)
-    hist = voxels.train_classifier(clf, x, y, num_steps=60, batch_size=32, lr=3e-3)
+    hist = voxels.train_classifier("voxel-clf", clf, x, y, num_steps=60, batch_size=32, lr=3e-3)
     assert hist["loss"][-1] < hist["loss"][0]
     assert (voxels.predict(clf, x) == y).float().mean() > 0.75
     x32, y32 = data.voxel_shapes(60, 32, seed=3)          # larger grids are pooled down to the classifier's 16^3
