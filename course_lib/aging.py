@@ -14,7 +14,8 @@ How it maps onto the one adversarial engine (no new loop):
   D_img's, on ``(x, l)`` (``discriminator_input=lambda x, c: (x, c[1])``);
 * D_z's prior matching is a discriminator term (:func:`prior_d_term`) and E's side of it a generator term
   (:func:`prior_g_term`); the reconstruction $\mathcal{L}$ (L1, ``gan.l1_term``) and TV (:func:`tv_term`) are
-  generator terms; the image-GAN weight is the scale of the generator loss (:func:`scaled_g_loss`).
+  generator terms; the image-GAN weight $\beta$ is the variant's ``adv_weight`` (0: no image GAN at all, a pure
+  adversarial autoencoder: D_img gets no loss and is not trained).
 
 The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.aging.DecoupledCAAE`` with
 :func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`course_lib.quality.detail_ratio`
@@ -26,7 +27,7 @@ drawing styles) replaces the real age-labelled face photos (Morph, CACD, UTKFace
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -162,19 +163,12 @@ def tv_term(b: gan.Batch) -> torch.Tensor:
     return losses.total_variation(b.x_fake)
 
 
-def scaled_g_loss(weight: float) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The non-saturating generator loss times ``weight`` (the AE+GAN balance; 0 = a pure autoencoder)."""
-    if weight < 0:
-        raise ValueError(f"the GAN weight must be >= 0, got {weight}")
-    return lambda scores_fake: weight * losses.nonsaturating_g_loss(scores_fake)
-
-
 def _last_z(gen: anets.CAAE, b: gan.Batch) -> torch.Tensor:
     z = gen.last_z
     if z is None or len(z) != len(b.x_real):
         raise RuntimeError("the CAAE generator has not encoded this batch (last_z missing or of another batch): "
                            "use the prior terms only inside a gan.Trainer whose generator is this CAAE")
-    return z
+    return z.float()                                    # E may have run under autocast; D_z's terms run in float32
 
 
 def uniform_prior(n: int, latent_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -219,20 +213,28 @@ def decoupled_reconstruction_term(gen: anets.DecoupledCAAE) -> gan.Term:
 def caae_variant(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator, gan_weight: float,
                  rec_weight: float = 1.0, tv_weight: float = 0.01, prior_weight: float = 0.01, lr: float = 2e-4
                  ) -> gan.Variant:
-    r"""The CAAE objective (Eq. (5)) as a ``gan.Variant``: scaled image-GAN loss + rec + TV + prior terms.
+    r"""The CAAE objective (Eq. (5)) as a ``gan.Variant``: weighted image-GAN loss + rec + TV + prior terms.
+
+    G minimises $\beta L_{GAN} + \lambda L_{rec} + \gamma\,\mathrm{TV} + w_z L_{prior}$ with $\beta$ = ``gan_weight``
+    the variant's ``adv_weight`` (non-saturating); D_img's loss is the unweighted binary cross-entropy on
+    ``(x, l)``, D_z's the prior term. ``gan_weight=0`` is the adversarial autoencoder without an image GAN:
+    the engine computes no D_img loss at all, so D_img keeps its initial weights (only D_z trains).
 
     Args:
         gen: the CAAE (or DecoupledCAAE: then the reconstruction is on its AE path and ``gan_weight`` should
             be 1, the residual path seeing only the adversarial loss).
         discriminator: D_img and D_z.
-        gan_weight: weight of D_img's adversarial loss for G (the AE+GAN balance swept in the notebook).
+        gan_weight: $\beta$, the weight of D_img's adversarial loss for G (the AE+GAN balance swept in the
+            notebook), >= 0.
         rec_weight: $\lambda$ of the L1 reconstruction.
         tv_weight: $\gamma$ of the total variation.
         prior_weight: weight of E's prior-matching (D_z) loss.
         lr: Adam learning rate of both players (beta1 = 0.5).
     """
+    if not (isinstance(gan_weight, (int, float)) and gan_weight >= 0):
+        raise ValueError(f"the GAN weight must be a number >= 0, got {gan_weight!r}")
     rec = decoupled_reconstruction_term(gen) if isinstance(gen, anets.DecoupledCAAE) else gan.l1_term
-    return gan.variant("ns", g_loss=scaled_g_loss(gan_weight), lr_d=lr, lr_g=lr,
+    return gan.variant("ns", adv_weight=gan_weight, lr_d=lr, lr_g=lr,
                        g_terms={"rec": (rec_weight, rec), "tv": (tv_weight, tv_term),
                                 "prior": (prior_weight, prior_g_term(gen, discriminator))},
                        d_terms={"prior": (1.0, prior_d_term(gen, discriminator))})

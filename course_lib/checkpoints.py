@@ -70,11 +70,23 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        raise ValueError(f"{path} holds objects other than tensors and plain containers, so it cannot be read "
-                         f"safely (weights_only=True); delete it to retrain. ({str(err).splitlines()[0]})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:                             # not a pickle of allowed types at all: damaged or foreign
+            raise ValueError(_unreadable(path, err)) from None
+        raise ValueError(f"{path} holds objects other than tensors and plain containers ({found.group(1)}), so it "
+                         f"cannot be read safely (weights_only=True); delete it to retrain.") from None
+    except (RuntimeError, EOFError, KeyError, OSError, ValueError) as err:   # truncated zip, empty or foreign bytes
+        raise ValueError(_unreadable(path, err)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not a course_lib checkpoint (format {FORMAT}); delete it to retrain")
     return payload
+
+
+def _unreadable(path: Path, err: BaseException) -> str:
+    first = (str(err).splitlines() or [""])[0][:120]
+    return (f"{path} is unreadable or truncated ({path.stat().st_size} bytes; {type(err).__name__}: {first}); an "
+            f"interrupted copy or a full disk can leave such a file. Delete it (or set COURSE_RETRAIN=1) and run the "
+            f"cell again to retrain.")
 
 
 def _plain(value: Any) -> Any:
@@ -91,6 +103,25 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+class RandomState:
+    """A ``torch.Generator`` as a checkpoint entry: ``ckpt.attach(batches=checkpoints.RandomState(g))``.
+
+    Its state is saved with the optimisers and restored when a run resumes, so a seeded minibatch
+    stream continues where the interrupted run stopped.
+    """
+
+    def __init__(self, generator: torch.Generator):
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"RandomState needs a torch.Generator, got {type(generator).__name__}")
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["state"])
 
 
 def _module_state(module: Any) -> dict[str, Any]:

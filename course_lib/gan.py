@@ -18,8 +18,9 @@ One *step* is ``n_critic`` discriminator updates followed by one generator updat
 The hot loop is lean: diagnostics (loss means, discriminator accuracy, gradient norms, the
 NaN/inf guard, the progress bar and checkpoint saves) run every ``log_every`` steps, so there
 is one host-device synchronisation per ``log_every`` steps rather than per step. On a CUDA GPU
-the forward passes run under ``torch.autocast`` (bf16, or fp16 with a ``GradScaler``); on the
-CPU nothing of that is used.
+the forward passes run under ``torch.autocast`` (bf16, or fp16 with a ``GradScaler``); on a CPU
+with native bf16 arithmetic convolutional networks run under bf16 autocast too (1.3-1.7x faster
+there; ``COURSE_CPU_BF16=0`` switches it off, see :func:`course_lib.env.amp_dtype`).
 
 Conditional GANs, image-to-image tasks and auxiliary losses use the same loop; what changes is
 data (conditions, extra loss terms) and callbacks, never a subclass:
@@ -93,6 +94,9 @@ class Callback:
     for later (sample grids) returns them from :meth:`state` and gets them back from
     :meth:`load_state` when a finished run is loaded from its checkpoint.
     """
+
+    def on_init(self, trainer: Trainer) -> None:
+        """When the trainer is built, before its networks are collected for a checkpoint."""
 
     def on_begin(self, trainer: Trainer) -> None:
         """Before the first step (also when resuming)."""
@@ -169,12 +173,9 @@ class EMA(Callback):
         self.decay = decay
         self.generator: nn.Module | None = None
 
-    def attach(self, generator: nn.Module) -> None:
-        if self.generator is None:
-            self.generator = copy.deepcopy(generator).requires_grad_(False)
-
-    def on_begin(self, trainer: Trainer) -> None:
-        self.attach(trainer.generator)
+    def on_init(self, trainer: Trainer) -> None:
+        if self.generator is None:                    # the averaged copy starts as G
+            self.generator = copy.deepcopy(trainer.generator).requires_grad_(False)
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
         with torch.no_grad():
@@ -185,7 +186,7 @@ class EMA(Callback):
 
     def modules(self) -> dict[str, nn.Module]:
         if self.generator is None:
-            raise RuntimeError("EMA.attach(generator) must run before the modules are collected")
+            raise RuntimeError("the EMA callback has no generator yet: pass it to a gan.Trainer (callbacks=[ema]) first")
         return {"generator_ema": self.generator}
 
 
@@ -459,6 +460,11 @@ class Variant:
             the G loss as ``weight * fn(batch)`` and logged (unweighted) as ``g_<name>``, e.g.
             ``{"l1": (100.0, gan.l1_term)}`` (pix2pix) or a content / total-variation term (SRGAN).
         d_terms: extra discriminator terms, the same way, logged as ``d_<name>`` (AC-GAN's class loss).
+        adv_weight: the weight $a$ of the adversarial loss in G's objective,
+            $L_G = a\\,L_{adv} + \\sum_k w_k L_k$ (SRGAN's $10^{-3}$, CAAE's GAN weight); D's adversarial
+            loss is not weighted. 0: no adversarial slot at all -- neither ``d_loss`` nor ``g_loss`` is
+            computed (logged as 0) and the objective is the terms alone (inpainting's several
+            discriminator heads, each a term).
     """
 
     name: str
@@ -475,9 +481,17 @@ class Variant:
     callbacks: tuple[Callback, ...] = field(default_factory=tuple)
     g_terms: Mapping[str, tuple[float, Term]] = field(default_factory=dict, hash=False)
     d_terms: Mapping[str, tuple[float, Term]] = field(default_factory=dict, hash=False)
+    adv_weight: float = 1.0
 
     def __post_init__(self) -> None:
         checks.positive_int(self.n_critic, "n_critic")
+        if not (isinstance(self.adv_weight, (int, float)) and math.isfinite(self.adv_weight) and self.adv_weight >= 0):
+            raise ValueError(f"variant {self.name!r}: adv_weight must be a number >= 0 (the weight of the adversarial "
+                             f"loss in G's objective; 0 = terms only), got {self.adv_weight!r}")
+        if self.adv_weight == 0 and not (self.g_terms and self.d_terms):
+            raise ValueError(f"variant {self.name!r} has adv_weight=0 (no adversarial loss) but no "
+                             f"{'g_terms' if not self.g_terms else 'd_terms'}: nothing would train "
+                             f"{'G' if not self.g_terms else 'D'}")
         object.__setattr__(self, "g_terms", _check_terms(self.g_terms, "g_terms"))
         object.__setattr__(self, "d_terms", _check_terms(self.d_terms, "d_terms"))
         checks.one_of(self.optimizer, "optimizer", ("adam", "rmsprop"))
@@ -608,40 +622,42 @@ class Trainer:
         self.callbacks: list[Callback] = [*variant.callbacks, *callbacks]
         self.log_every = checks.positive_int(log_every, "log_every")
         self.desc = desc or variant.name
-        use_amp = self.device.type == "cuda" if amp is None else bool(amp)
-        if use_amp and self.device.type != "cuda":
-            raise ValueError("amp=True needs a CUDA device; the CPU path runs in float32")
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+        self.amp_dtype = env.amp_dtype(self.device, amp, (self.generator, self.discriminator))   # None: float32
         self.opt_g, self.opt_d = variant.make_optimizers(self.generator, self.discriminator)
         fp16 = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
         self.history: dict[str, list[float]] = {}
         self.step = 0
+        self.seconds = 0.0
         self.ckpt: checkpoints.Checkpoint | None = None
-        self._rng = torch.Generator().manual_seed(seed)
+        self._rng = torch.Generator().manual_seed(seed)   # the minibatch draws (saved in checkpoints)
         self._data = data
         if isinstance(data, torch.Tensor):
             if len(data) == 0:
                 raise ValueError("data is empty")
             self._data = data.to(self.device)
             self.batch_size = min(self.batch_size, len(data))
-        self.sample_cond, self.generator_input, self.discriminator_input = sample_cond, generator_input, \
-            discriminator_input
-        self._cond, self._cond_fn = self._check_cond(cond, data)
-        self._g_checked = self._d_checked = False
+        self.sample_cond = sample_cond
+        self._cond, self._cond_fn = self._check_cond(cond, data, discriminator_input)
+        # How G and D are called, resolved once: (z, c) -> G's arguments, (x, c) -> D's arguments.
+        self._g_args, self._g_how = _call_adapter("generator", self.conditional, generator_input,
+                                                  z_free=self.latent_shape is None)
+        self._d_args, self._d_how = _call_adapter("discriminator", self.conditional, discriminator_input)
+        self._checked: set[str] = set()               # roles whose signature was checked on first call
         self._d_aux = False                           # set once D returned a tuple (scores, extra...)
         if not self.conditional:                      # catch a conditional network in an unconditional trainer
             _check_signature(self.generator, "generator", 1, "generator(z)")
             _check_signature(self.discriminator, "discriminator", 1, "discriminator(x)")
+        if self.latent_shape is not None and generator_input is None:   # G called as G(z) or G(z, c)
+            self._check_latent()
         for cb in self.callbacks:
-            if isinstance(cb, EMA):
-                cb.attach(self.generator)
+            cb.on_init(self)
 
-    def _check_cond(self, cond: Any, data: Any) -> tuple[torch.Tensor | None, Callable | None]:
+    def _check_cond(self, cond: Any, data: Any, discriminator_input: Any) -> tuple[torch.Tensor | None, Callable | None]:
         if cond is None:
             if self.conditional and isinstance(data, torch.Tensor):
-                if self.discriminator_input is None:
+                if discriminator_input is None:
                     raise ValueError("the discriminator is called as discriminator(x, c) but tensor data has no "
                                      "conditions: pass cond= (one per sample, or a function of the real batch), or "
                                      "discriminator_input=lambda x, c: (x,) for a D that sees only x (InfoGAN)")
@@ -662,6 +678,26 @@ class Trainer:
                              f"(one condition per sample)")
         return cond.to(self.device), None
 
+    def _check_latent(self) -> None:
+        """Fail here, naming the sizes, when G does not take z of the trainer's latent shape."""
+        shape = tuple(self.latent_shape)
+        declared = getattr(self.generator, "latent_dim", None)
+        if isinstance(declared, int) and len(shape) == 1 and declared != shape[0]:
+            raise ValueError(f"the generator was built with latent_dim={declared} but the trainer was given "
+                             f"latent_dim={shape[0]}: pass the generator's latent size to gan.Trainer")
+        if self.conditional:                          # G needs conditions: only the declared size is checked
+            return
+        z = torch.zeros(2, *shape, device=self.device)   # a probe: no random draw, eval mode, no gradients
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []), \
+                torch.no_grad(), train.eval_mode(self.generator):
+            try:
+                self.generator(z)
+            except (RuntimeError, ValueError, TypeError) as err:
+                first = (str(err).splitlines() or [""])[0]
+                raise ValueError(f"the generator cannot take z of shape (B, {', '.join(map(str, shape))}) "
+                                 f"(latent_dim={shape[0] if len(shape) == 1 else shape}): {first}. Pass the latent "
+                                 f"size the generator was built with to gan.Trainer") from None
+
     # -- helpers ---------------------------------------------------------------------------
     def sample_z(self, n: int) -> torch.Tensor:
         """n latent vectors z ~ N(0, I), shape (n, *latent_shape), on the device."""
@@ -674,6 +710,12 @@ class Trainer:
             return type(c)(self._to_device(t) for t in c)
         return c
 
+    def _call(self, net: nn.Module, role: str, args: tuple, how: str) -> Any:
+        if role not in self._checked:                 # once: a clear error for a network of the wrong kind
+            _check_signature(net, role, len(args), how)
+            self._checked.add(role)
+        return net(*args)
+
     def generate(self, z: torch.Tensor | None, c: Any = None, generator: nn.Module | None = None) -> torch.Tensor:
         """G's output for latents z and conditions c, called the way the loop calls it (gradients kept).
 
@@ -685,45 +727,15 @@ class Trainer:
         Returns:
             (B, ...) generated samples.
         """
-        g = self.generator if generator is None else generator
-        if not self.conditional:
-            return g(z)
-        if self.generator_input is not None:
-            args = self.generator_input(z, c)
-            args = args if isinstance(args, tuple) else (args,)
-            how = "generator(*generator_input(z, c))"
-        else:
-            if c is None:
-                raise ValueError("the generator is called as generator(z, c) but there is no condition c: give the "
-                                 "data's conditions (cond=, (x, c) batches) or sample_cond=")
-            args, how = ((z, c), "generator(z, c)") if z is not None else ((c,), "generator(c) (latent_dim=None)")
-        if not self._g_checked:
-            _check_signature(self.generator, "generator", len(args), how)
-            self._g_checked = True
-        return g(*args)
+        return self._call(self.generator if generator is None else generator, "generator", self._g_args(z, c),
+                          self._g_how)
 
     def _score(self, x: torch.Tensor, c: Any) -> tuple[torch.Tensor, Any]:
         """D's adversarial scores (float) and its extra outputs (None, a tensor or a tuple)."""
-        if self.conditional:
-            if self.discriminator_input is not None:
-                args = self.discriminator_input(x, c)
-                args = args if isinstance(args, tuple) else (args,)
-                how = "discriminator(*discriminator_input(x, c))"
-            else:
-                if c is None:
-                    raise ValueError("the discriminator is called as discriminator(x, c) but this batch has no "
-                                     "condition c: give (x, c) batches or cond=, or discriminator_input=lambda x, c: "
-                                     "(x,) for a D that sees only x")
-                args, how = (x, c), "discriminator(x, c)"
-            if not self._d_checked:
-                _check_signature(self.discriminator, "discriminator", len(args), how)
-                self._d_checked = True
-            out = self.discriminator(*args)
-        else:
-            out = self.discriminator(x)
+        out = self._call(self.discriminator, "discriminator", self._d_args(x, c), self._d_how)
         if isinstance(out, (tuple, list)):
             self._d_aux = True
-            return out[0].float(), (out[1] if len(out) == 2 else tuple(out[1:]))
+            return out[0].float(), _float(out[1] if len(out) == 2 else tuple(out[1:]))
         return out.float(), None
 
     def _critic(self, c: Any) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -801,10 +813,10 @@ class Trainer:
             x = batch.to(self.device, non_blocking=True)
             yield x, (fn(x) if fn is not None else c)
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     @staticmethod
     def _grad_norm(module: nn.Module) -> torch.Tensor:
@@ -819,9 +831,10 @@ class Trainer:
 
         Args:
             num_steps: total generator updates.
-            ckpt: a checkpoint from :func:`course_lib.checkpoints.load_or_train`; optimiser states
-                are attached (restored when resuming), logs go to ``ckpt.history`` and the file is
-                saved every ``ckpt.every_s`` seconds at log steps whose losses are finite.
+            ckpt: a checkpoint from :func:`course_lib.checkpoints.load_or_train`; the optimisers and the
+                minibatch random state are attached (restored when resuming), logs go to
+                ``ckpt.history`` and the file is saved every ``ckpt.every_s`` seconds at log steps
+                whose losses are finite.
 
         Returns:
             The history ``dict[str, list[float]]``.
@@ -830,113 +843,34 @@ class Trainer:
             FloatingPointError: a loss became NaN or infinite; the last good checkpoint is kept.
         """
         checks.positive_int(num_steps, "num_steps")
-        G, D, v = self.generator, self.discriminator, self.variant
         if ckpt is not None:
             self.ckpt = ckpt
-            ckpt.attach(opt_g=self.opt_g, opt_d=self.opt_d)
+            ckpt.attach(opt_g=self.opt_g, opt_d=self.opt_d, batches=checkpoints.RandomState(self._rng))
             self.step = ckpt.step
             for cb in self.callbacks:
                 cb.load_state(ckpt.extra)
         hist = ckpt.history if ckpt is not None else self.history
-        G.train()
-        D.train()
-        batches = self._batches()
+        self.generator.train()
+        self.discriminator.train()
+        batches, meter = self._batches(), _Meter()
+        hooked = {hook: [cb for cb in self.callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
+                  for hook in ("after_d_step", "after_g_step", "skip_d_step")}
         for cb in self.callbacks:
             cb.on_begin(self)
-        cb_d = [cb for cb in self.callbacks if type(cb).after_d_step is not Callback.after_d_step]
-        cb_g = [cb for cb in self.callbacks if type(cb).after_g_step is not Callback.after_g_step]
-        cb_skip = [cb for cb in self.callbacks if type(cb).skip_d_step is not Callback.skip_d_step]
-        d_terms, g_terms = list(v.d_terms.values()), list(v.g_terms.values())
-        has_z, sample_cond = self.latent_shape is not None, self.sample_cond
-        zero = torch.zeros((), device=self.device)
-        sum_d, sum_g, sum_p, n_acc = zero.clone(), zero.clone(), zero.clone(), 0
-        sum_dt, sum_gt = [zero.clone() for _ in d_terms], [zero.clone() for _ in g_terms]
-        n_skip = n_dsteps = 0
         t0 = time.perf_counter() - (ckpt.elapsed_s if ckpt is not None else 0.0)
         bar = train.progress(total=num_steps, desc=self.desc, initial=self.step)
         try:
             for step in range(self.step, num_steps):
                 diag = (step + 1) % self.log_every == 0 or step + 1 == num_steps
-                # (1) Update D: maximize log D(x) + log(1 - D(G(z)))  [or the variant's critic objective]
-                for k in range(v.n_critic):
-                    x_real, c_real = next(batches)
-                    last = k == v.n_critic - 1
-                    z = self.sample_z(len(x_real)) if has_z else None
-                    c_fake = c_real if sample_cond is None else self._to_device(sample_cond(len(x_real)))
-                    with self._autocast():
-                        if last:                      # keep G's graph: the G step reuses this batch
-                            x_fake = self.generate(z, c_fake)
-                        else:
-                            with torch.no_grad():
-                                x_fake = self.generate(z, c_fake)
-                        s_real, aux_real = self._score(x_real, c_real)
-                        s_fake, aux_fake = self._score(x_fake.detach(), c_fake)
-                    loss_d = v.d_loss(s_real, s_fake)
-                    total_d = loss_d
-                    if v.penalty is not None:
-                        pen = v.penalty(self._critic(c_real), x_real, x_fake.detach().to(x_real.dtype))
-                        total_d = loss_d + v.penalty_weight * pen
-                        if last:
-                            sum_p += pen.detach()
-                    if d_terms:                       # extra D terms (AC-GAN class loss, ...)
-                        b = Batch(x_real, x_fake.detach(), c_real, c_fake, z, aux_real, aux_fake)
-                        for i, (w, fn) in enumerate(d_terms):
-                            t = fn(b)
-                            total_d = total_d + w * t
-                            if last:
-                                sum_dt[i] += t.detach()
-                    if cb_skip:                       # e.g. 3D-GAN: no D update while D is accurate enough
-                        n_dsteps += 1
-                        votes = [cb.skip_d_step(self, s_real.detach(), s_fake.detach()) for cb in cb_skip]
-                        if any(votes):
-                            n_skip += 1
-                            if diag and last:
-                                grad_d = zero.clone()
-                            continue
-                    self.opt_d.zero_grad(set_to_none=True)
-                    self.scaler_d.scale(total_d).backward()
-                    if diag and last:
-                        self.scaler_d.unscale_(self.opt_d)
-                        grad_d = self._grad_norm(D)
-                    self.scaler_d.step(self.opt_d)
-                    self.scaler_d.update()
-                    for cb in cb_d:
-                        cb.after_d_step(self)
-                # (2) Update G: maximize log D(G(z))  [or the variant's generator objective]
-                D.requires_grad_(False)               # no weight gradients for D in the G step
-                with self._autocast():
-                    s_gen, aux_gen = self._score(x_fake, c_fake)
-                loss_g = v.g_loss(s_gen)
-                total_g = loss_g
-                if g_terms:                           # extra G terms (L1, content, class loss, ...)
-                    b = Batch(x_real, x_fake, c_real, c_fake, z, _detach(aux_real), aux_gen)
-                    for i, (w, fn) in enumerate(g_terms):
-                        t = fn(b)
-                        total_g = total_g + w * t
-                        sum_gt[i] += t.detach()
-                self.opt_g.zero_grad(set_to_none=True)
-                self.scaler_g.scale(total_g).backward()
-                D.requires_grad_(True)
-                if diag:
-                    self.scaler_g.unscale_(self.opt_g)
-                    grad_g = self._grad_norm(G)
-                self.scaler_g.step(self.opt_g)
-                self.scaler_g.update()
+                for k in range(self.variant.n_critic):
+                    last = k == self.variant.n_critic - 1
+                    b = self._d_update(*next(batches), last, diag and last, meter, hooked)
+                self._g_update(b, diag, meter)
                 self.step = step + 1
-                for cb in cb_g:
+                for cb in hooked["after_g_step"]:
                     cb.after_g_step(self, self.step)
-                sum_d += loss_d.detach()
-                sum_g += loss_g.detach()
-                n_acc += 1
                 if diag:
-                    terms = {**{"d_" + k: t for k, t in zip(v.d_terms, sum_dt)},
-                             **{"g_" + k: t for k, t in zip(v.g_terms, sum_gt)}}
-                    skipped = n_skip / n_dsteps if cb_skip else None
-                    self._log_step(hist, bar, sum_d, sum_g, sum_p, n_acc, s_real, s_fake, grad_d, grad_g, t0,
-                                   terms, skipped)
-                    sum_d, sum_g, sum_p, n_acc = zero.clone(), zero.clone(), zero.clone(), 0
-                    sum_dt, sum_gt = [zero.clone() for _ in d_terms], [zero.clone() for _ in g_terms]
-                    n_skip = n_dsteps = 0
+                    self._log(hist, bar, meter, t0)
                     if ckpt is not None:
                         for cb in self.callbacks:
                             ckpt.extra.update(cb.state())
@@ -952,23 +886,84 @@ class Trainer:
         self.seconds = time.perf_counter() - t0
         return hist
 
-    def _log_step(self, hist: dict[str, list[float]], bar: Any, sum_d: torch.Tensor, sum_g: torch.Tensor,
-                  sum_p: torch.Tensor, n: int, s_real: torch.Tensor, s_fake: torch.Tensor,
-                  grad_d: torch.Tensor, grad_g: torch.Tensor, t0: float,
-                  terms: Mapping[str, torch.Tensor] | None = None, skipped: float | None = None) -> None:
+    def _d_update(self, x_real: torch.Tensor, c_real: Any, last: bool, diag: bool, meter: _Meter,
+                  hooked: Mapping[str, list[Callback]]) -> Batch:
+        """One D (critic) update on a real batch and a fresh fake batch; returns the batch for the G step.
+
+        The last of the ``n_critic`` updates keeps G's graph in ``x_fake`` so the G step reuses the
+        fakes, and feeds the meter (losses, scores, D's gradient norm at log steps).
+        """
+        # (1) Update D: maximize log D(x) + log(1 - D(G(z)))   [or the variant's critic objective]
         v = self.variant
-        terms = terms or {}
-        acc = d_accuracy(s_real, s_fake, v.threshold)
-        s_real, s_fake = s_real.detach().reshape(-1), s_fake.detach().reshape(-1)
-        vals = torch.stack([sum_d / n, sum_g / n, sum_p / n, acc, s_real.mean(), s_fake.mean(),
-                            grad_d.to(sum_d), grad_g.to(sum_d), *(t / n for t in terms.values())]
-                           ).tolist()   # the one sync per log step
-        logs = dict(zip(("d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g", *terms),
-                        vals))
-        if v.penalty is None:
-            logs.pop("penalty")
-        if skipped is not None:
-            logs["d_skipped"] = skipped
+        z = self.sample_z(len(x_real)) if self.latent_shape is not None else None
+        c_fake = c_real if self.sample_cond is None else self._to_device(self.sample_cond(len(x_real)))
+        with self._autocast():
+            with contextlib.nullcontext() if last else torch.no_grad():
+                x_fake = self.generate(z, c_fake)
+            s_real, aux_real = self._score(x_real, c_real)
+            s_fake, aux_fake = self._score(x_fake.detach(), c_fake)
+            b = Batch(x_real, x_fake.detach(), c_real, c_fake, z, aux_real, aux_fake)
+            parts = {"d_loss": (1.0, v.d_loss(s_real, s_fake))} if v.adv_weight else {}
+            if v.penalty is not None:
+                with torch.autocast(self.device.type, enabled=False):   # float32: it differentiates D's gradient
+                    pen = v.penalty(self._critic(c_real), x_real, b.x_fake.to(x_real.dtype))
+                parts["penalty"] = (v.penalty_weight, pen)
+            parts.update({"d_" + name: (w, fn(b).float()) for name, (w, fn) in v.d_terms.items()})  # AC-GAN class loss
+        loss = _weighted_sum(parts)
+        b.x_fake = x_fake                             # with G's graph (the last update only)
+        if last:
+            meter.add({k: t for k, (_, t) in parts.items()})
+            meter.scores(s_real, s_fake)
+        if hooked["skip_d_step"]:                     # e.g. 3D-GAN: no D update while D is accurate enough
+            votes = [cb.skip_d_step(self, s_real.detach(), s_fake.detach()) for cb in hooked["skip_d_step"]]  # ask all
+            skip = any(votes)
+            meter.skipped(skip)
+            if skip:
+                if diag:
+                    meter.set(grad_d=torch.zeros(()))
+                return b
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler_d.scale(loss).backward()
+        if diag:
+            self.scaler_d.unscale_(self.opt_d)
+            meter.set(grad_d=self._grad_norm(self.discriminator))
+        self.scaler_d.step(self.opt_d)
+        self.scaler_d.update()
+        for cb in hooked["after_d_step"]:
+            cb.after_d_step(self)
+        return b
+
+    def _g_update(self, b: Batch, diag: bool, meter: _Meter) -> None:
+        """One G update on the fakes of the last D update (D frozen: no weight gradients for D)."""
+        # (2) Update G: maximize log D(G(z))   [or the variant's generator objective]
+        v = self.variant
+        self.discriminator.requires_grad_(False)
+        with self._autocast():
+            s_gen, aux_gen = self._score(b.x_fake, b.c_fake)
+            gb = dataclasses.replace(b, aux_real=_detach(b.aux_real), aux_fake=aux_gen)
+            parts = {"g_loss": (v.adv_weight, v.g_loss(s_gen))} if v.adv_weight else {}
+            parts.update({"g_" + name: (w, fn(gb).float()) for name, (w, fn) in v.g_terms.items()})  # L1, content
+        loss = _weighted_sum(parts)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(loss).backward()
+        self.discriminator.requires_grad_(True)
+        if diag:
+            self.scaler_g.unscale_(self.opt_g)
+            meter.set(grad_g=self._grad_norm(self.generator))
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        meter.add({k: t for k, (_, t) in parts.items()})
+        meter.count()
+
+    def _log(self, hist: dict[str, list[float]], bar: Any, meter: _Meter, t0: float) -> None:
+        """The log step: the meter's means (one host-device synchronisation), NaN guard, callbacks, bar."""
+        v = self.variant
+        logs = meter.read(v.threshold)
+        if not v.adv_weight:                          # no adversarial slot: logged as 0
+            logs = {"d_loss": 0.0, "g_loss": 0.0, **logs}
+        order = ["d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g",
+                 *("d_" + k for k in v.d_terms), *("g_" + k for k in v.g_terms), "d_skipped"]
+        logs = {k: logs[k] for k in order if k in logs}
         for k, val in logs.items():
             if not math.isfinite(val):
                 where = f" The last good checkpoint ({self.ckpt.path.name}) is kept." if self.ckpt is not None else ""
@@ -983,6 +978,90 @@ class Trainer:
         bar.update(self.step - bar.n)
         bar.set_postfix({"D": f"{logs['d_loss']:.3g}", "G": f"{logs['g_loss']:.3g}", "acc": f"{logs['d_acc']:.2f}"},
                         refresh=False)
+
+
+def _weighted_sum(parts: Mapping[str, tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """sum_k w_k * t_k, in order (a weight of 1 multiplies nothing)."""
+    total = None
+    for w, t in parts.values():
+        t = t if w == 1.0 else w * t
+        total = t if total is None else total + t
+    return total
+
+
+class _Meter:
+    """The loop's diagnostics between two log steps, kept on the device.
+
+    ``add`` sums losses (read as means over the G steps), ``set`` keeps the latest value (gradient
+    norms), ``scores`` the latest D scores (accuracy, mean scores); :meth:`read` is the one
+    host-device synchronisation per log step, and starts the next interval.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.latest: dict[str, torch.Tensor] = {}
+        self.n = 0
+        self.n_skip = self.n_d = 0
+        self.s_real = self.s_fake = None
+
+    def add(self, values: Mapping[str, torch.Tensor]) -> None:
+        for k, t in values.items():
+            t = t.detach()
+            self.sums[k] = self.sums[k] + t if k in self.sums else t
+
+    def set(self, **values: torch.Tensor) -> None:
+        self.latest.update(values)
+
+    def scores(self, s_real: torch.Tensor, s_fake: torch.Tensor) -> None:
+        self.s_real, self.s_fake = s_real.detach(), s_fake.detach()
+
+    def skipped(self, skip: bool) -> None:
+        self.n_d += 1
+        self.n_skip += int(skip)
+
+    def count(self) -> None:
+        self.n += 1
+
+    def read(self, threshold: float | None) -> dict[str, float]:
+        s_real, s_fake = self.s_real.reshape(-1), self.s_fake.reshape(-1)
+        vals = {**{k: t / self.n for k, t in self.sums.items()},
+                "d_acc": d_accuracy(s_real, s_fake, threshold), "d_real": s_real.mean(), "d_fake": s_fake.mean(),
+                **self.latest}
+        dev = s_real.device
+        out = dict(zip(vals, torch.stack([t.float().reshape(()).to(dev) for t in vals.values()]).tolist()))
+        if self.n_d:
+            out["d_skipped"] = self.n_skip / self.n_d
+        self._reset()
+        return out
+
+
+def _call_adapter(role: str, conditional: bool, custom: Callable[..., Any] | None, z_free: bool = False
+                  ) -> tuple[Callable[[Any, Any], tuple], str]:
+    """How the loop calls G (``(z, c) -> arguments``) or D (``(x, c) -> arguments``), resolved once."""
+    first = "z" if role == "generator" else "x"
+    if not conditional:
+        return (lambda a, c: (a,)), f"{role}({first})"
+    if custom is not None:
+        return (lambda a, c: _as_args(custom(a, c))), f"{role}(*{role}_input({first}, c))"
+
+    def need_c(c: Any) -> Any:
+        if c is None:
+            hint = ("give the data's conditions (cond=, (x, c) batches) or sample_cond=" if role == "generator" else
+                    "give (x, c) batches or cond=, or discriminator_input=lambda x, c: (x,) for a D that sees only x")
+            raise ValueError(f"the {role} is called as {role}({'c' if z_free else first + ', c'}) but there is no "
+                             f"condition c: {hint}")
+        return c
+
+    if z_free:
+        return (lambda a, c: (need_c(c),)), "generator(c) (latent_dim=None)"
+    return (lambda a, c: (a, need_c(c))), f"{role}({first}, c)"
+
+
+def _as_args(args: Any) -> tuple:
+    return args if isinstance(args, tuple) else (args,)
 
 
 def _num_rows(c: Any) -> int:
@@ -1000,14 +1079,24 @@ def _slice_rows(c: Any, i: int, j: int) -> Any:
     return c[i:j]
 
 
-def _detach(a: Any) -> Any:
+def _map_tensors(fn: Callable[[torch.Tensor], torch.Tensor], a: Any) -> Any:
+    """``fn`` applied to every tensor in a (nested) tuple / list / dict."""
     if isinstance(a, torch.Tensor):
-        return a.detach()
+        return fn(a)
     if isinstance(a, (tuple, list)):
-        return type(a)(_detach(t) for t in a)
+        return type(a)(_map_tensors(fn, t) for t in a)
     if isinstance(a, Mapping):
-        return {k: _detach(v) for k, v in a.items()}
+        return {k: _map_tensors(fn, v) for k, v in a.items()}
     return a
+
+
+def _detach(a: Any) -> Any:
+    return _map_tensors(torch.Tensor.detach, a)
+
+
+def _float(a: Any) -> Any:
+    """Floating tensors as float32 (what D returns under autocast), for the losses and terms."""
+    return _map_tensors(lambda t: t.float() if t.is_floating_point() else t, a)
 
 
 def _check_signature(module: nn.Module, role: str, n_args: int, how: str) -> None:
@@ -1064,124 +1153,3 @@ def load_or_train(name: str, trainer: Trainer, num_steps: int, **kw: Any) -> Run
     trainer.step = ckpt.current_step if ckpt.current_step else ckpt.step
     seconds = ckpt.history["time"][-1] if ckpt.history.get("time") else ckpt.elapsed_s
     return Run(history, dict(ckpt.extra), float(seconds), trainer)
-
-
-# ----------------------------------------------------------------------------------------
-# Figures of the toy problems (used by notebooks 05 and 07)
-# ----------------------------------------------------------------------------------------
-def _shown(fig: Any) -> Any:
-    from . import viz
-
-    return viz.Shown(fig) if hasattr(viz, "Shown") else fig
-
-
-def density_image(points: torch.Tensor, lim: float = 2.6, bins: int = 64) -> torch.Tensor:
-    """A 2-D histogram of points (N, 2) as a (1, bins, bins) image in [0, 1] (dark = dense), for ``viz.show_strip``.
-
-    Args:
-        points: (N, 2) samples.
-        lim: the square [-lim, lim]^2 shown.
-        bins: pixels per side.
-
-    Returns:
-        (1, bins, bins) float tensor; y points up.
-    """
-    checks.ndim(points, "points", 2, "(N, 2)")
-    p = points.detach().float().cpu()
-    h = torch.histogramdd(p, bins=[bins, bins], range=[-lim, lim, -lim, lim]).hist   # (x bins, y bins)
-    h = (h / h.max().clamp_min(1)).sqrt()                 # sqrt: faint modes stay visible
-    return (1 - h.T.flip(0))[None]
-
-
-def curve_strip(x: torch.Tensor, frames: Sequence[Mapping[str, torch.Tensor]], titles: Sequence[str],
-                styles: Mapping[str, str] | None = None, ylim: tuple[float, float] | None = (0, 1.05),
-                title: str | None = None) -> Any:
-    """Panels of 1-D curves, one panel per frame (the Goodfellow et al. 2014 Fig. 1 strip).
-
-    Args:
-        x: (M,) grid.
-        frames: per panel, ``{label: (M,) values}``.
-        titles: one caption per panel.
-        styles: matplotlib format per label (``{"data": "k-", "D(x)": "b--"}``).
-        ylim: y-axis limits.
-    """
-    import matplotlib.pyplot as plt
-
-    if len(frames) != len(titles):
-        raise ValueError(f"got {len(frames)} frames but {len(titles)} titles")
-    n = len(frames)
-    fig, axes = plt.subplots(1, n, figsize=(min(14.0, 2.6 * n), 2.4), sharey=True)
-    axes = [axes] if n == 1 else list(axes)
-    xs = x.detach().cpu().numpy()
-    for ax, fr, t in zip(axes, frames, titles):
-        for k, y in fr.items():
-            ax.plot(xs, torch.as_tensor(y).detach().cpu().numpy(), (styles or {}).get(k, "-"), label=k, lw=1.5)
-        ax.set_title(t, fontsize=9)
-        if ylim:
-            ax.set_ylim(*ylim)
-    axes[0].legend(fontsize=7, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return _shown(fig)
-
-
-def plot_decision_boundaries(scores: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], x_real: torch.Tensor,
-                             x_fake: torch.Tensor | Mapping[str, torch.Tensor], lim: float = 2.6, n: int = 120,
-                             levels: Mapping[str, float] | None = None, title: str | None = None) -> Any:
-    """D's score over the plane for several discriminators, with its decision boundary and the data.
-
-    Args:
-        scores: ``{name: fn}``, fn maps points (P, 2) to scores (P,) (already squashed if wanted).
-        x_real: (N, 2) data points (black).
-        x_fake: (N, 2) generated points (red), one set or one per name.
-        lim: the square shown; n: grid points per side.
-        levels: the decision level per name (default 0.5 for scores in [0, 1], else 0).
-
-    Returns:
-        The figure: filled contours of each score with the level set at the panel's threshold
-        (0.5 after a sigmoid; 0 otherwise) drawn in white.
-    """
-    import matplotlib.pyplot as plt
-
-    g = torch.linspace(-lim, lim, n)
-    xx, yy = torch.meshgrid(g, g, indexing="xy")
-    grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
-    k = len(scores)
-    fig, axes = plt.subplots(1, k, figsize=(min(14.0, 3.2 * k), 3.1))
-    axes = [axes] if k == 1 else list(axes)
-    for ax, (name, fn) in zip(axes, scores.items()):
-        with torch.no_grad():
-            s = fn(grid).reshape(n, n).float().cpu()
-        cs = ax.contourf(xx.numpy(), yy.numpy(), s.numpy(), levels=20, cmap="coolwarm")
-        level = (levels or {}).get(name, 0.5 if float(s.min()) >= 0 and float(s.max()) <= 1 else 0.0)
-        if float(s.min()) < level < float(s.max()):
-            ax.contour(xx.numpy(), yy.numpy(), s.numpy(), levels=[level], colors="w", linewidths=2)
-        fake = x_fake[name] if isinstance(x_fake, Mapping) else x_fake
-        ax.scatter(*x_real[:400].T.cpu().numpy(), s=2, c="k", label="data")
-        ax.scatter(*fake[:400].T.detach().cpu().numpy(), s=2, c="yellow", label="G(z)")
-        ax.set_title(name, fontsize=9)
-        ax.set_aspect("equal")
-        fig.colorbar(cs, ax=ax, fraction=0.046)
-    axes[0].legend(fontsize=7, loc="lower left")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return _shown(fig)
-
-
-def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
-            title: str | None = None, marker: str = "o-") -> Any:
-    """Named (x, y) series on one axes (e.g. critic estimate vs FID over training)."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, (xs, ys) in series.items():
-        ax.plot(list(xs), list(ys), marker, label=name, ms=4)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    return _shown(fig)

@@ -3,7 +3,7 @@ r"""Image inpainting: hole masks, masked inputs, losses restricted to the hole, 
 A hole mask ``m`` (B, 1, H, W) is 1 where pixels are missing. The generator sees the masked image
 and the mask as one more channel, ``c = [x \odot (1 - m) + \text{fill}\cdot m,\ m]`` (B, C + 1, H, W),
 and (through :class:`course_lib.nets.inpainting.Composite` or the context encoder) returns an image
-that keeps the known pixels. Training goes through the adversarial engine (``course_lib.gan``) with
+that keeps the known pixels. Adversarial training goes through the engine (``course_lib.gan``) with
 the objective as *data*::
 
     from course_lib import gan, inpainting
@@ -18,7 +18,12 @@ the objective as *data*::
 
 Every adversarial head is a loss *term* with its weight next to the reconstruction weight, so
 $L = \lambda_1 L_{rec} + \lambda_2 L_{g,adv} + \lambda_3 L_{p,adv}$ holds exactly with the weights
-visible; the engine's own adversarial slot is left empty (:func:`no_adversarial_d_loss`).
+visible; the variant's ``adv_weight`` is 0, so the engine computes no adversarial loss of its own. Without
+any adversarial head the objective is not a GAN: :func:`fit_reconstruction` trains the generator on
+$L_{rec}$ alone (no discriminator), with the batches, masks and Adam settings of the engine::
+
+    fit = inpainting.fit_reconstruction("14-rec", G, x_pm1, inpainting.RandomMasker("squares", 32, hole=16),
+                                        500, rec="l1", batch_size=32)
 
 References:
     Pathak et al., "Context Encoders: Feature Learning by Inpainting", CVPR 2016, arXiv:1604.07379.
@@ -35,7 +40,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from . import checks, gan, images, losses, quality, train
+from . import checks, env, gan, images, losses, quality, train
 
 MASKS = ("centre", "squares", "strokes")
 # PSNR of an error as small as 8-bit quantisation (MSE = 1 / (12 * 255^2)): the cap for holes filled exactly
@@ -260,16 +265,6 @@ def hole_l1_term(b: gan.Batch) -> torch.Tensor:
     return hole_loss(b.x_fake, b.x_real, mask_of(b.c_fake), p=1)
 
 
-def no_adversarial_d_loss(scores_real: torch.Tensor, scores_fake: torch.Tensor) -> torch.Tensor:
-    """The engine's adversarial slot left empty (0): every adversarial head is a weighted term instead."""
-    return 0.0 * (scores_real.sum() + scores_fake.sum())
-
-
-def no_adversarial_g_loss(scores_fake: torch.Tensor) -> torch.Tensor:
-    """See :func:`no_adversarial_d_loss`."""
-    return 0.0 * scores_fake.sum()
-
-
 def _head(aux: object, name: str, which: str) -> torch.Tensor:
     if not isinstance(aux, Mapping) or name not in aux:
         raise ValueError(f"the adversarial term {name!r} needs a discriminator wrapped in nets.inpainting.EngineHeads "
@@ -300,39 +295,101 @@ def objective(rec: tuple[float, str] = (0.999, "l2"), adversarial: Mapping[str, 
     The reconstruction term (in the hole) and one non-saturating adversarial term per discriminator head
     are ``g_terms`` with the weights given here, logged as ``g_rec`` and ``g_<head>``; each head with a
     positive weight also trains D through a ``d_terms`` entry (weight 1, logged ``d_<head>``). Heads with
-    weight 0 are left out on both sides. The engine's own adversarial slot is empty (weight 0).
+    weight 0 are left out on both sides. The variant is the non-saturating one with ``adv_weight=0``: the
+    engine computes no adversarial loss of its own (its single score per sample), only these terms.
 
     * Context encoder (Pathak et al. 2016, Eq. (3)): ``objective((0.999, "l2"), {"adv": 0.001})``.
     * PG-GAN (Demir & Unal 2018, Eq. (4)): ``objective((l1, "l1"), {"global": l2, "patch": l3})``.
+
+    At least one head needs a positive weight: without one nothing is adversarial and there is no D to
+    train, so the reconstruction-only baseline is :func:`fit_reconstruction`, not a GAN.
 
     Args:
         rec: (weight, ``"l2"`` or ``"l1"``) of the reconstruction loss in the hole.
         adversarial: {head name: weight}; names match the discriminator's :class:`EngineHeads` names.
         lr_d, lr_g: Adam learning rates (beta1 = 0.5).
-        **changes: other :class:`course_lib.gan.Variant` fields.
+        **changes: other :class:`course_lib.gan.Variant` fields (not ``adv_weight``: the heads carry the weights).
 
     Returns:
         A :class:`course_lib.gan.Variant`.
+
+    Raises:
+        ValueError: a negative weight, an unknown reconstruction loss, or no head with a positive weight.
     """
     if not (isinstance(rec, tuple) and len(rec) == 2):
         raise TypeError(f"rec must be a pair (weight, 'l2' | 'l1'), got {rec!r}")
     w_rec, kind = rec
-    checks.one_of(kind, "reconstruction loss", ("l2", "l1"))
+    rec_term = _rec_term(kind)
     adversarial = dict(adversarial or {})
     for k, w in [("rec", w_rec), *adversarial.items()]:
         if not (isinstance(w, (int, float)) and w >= 0):
             raise ValueError(f"weight of {k!r} must be a number >= 0, got {w!r}")
     if "rec" in adversarial:
         raise ValueError("'rec' is the reconstruction term; name the discriminator heads otherwise")
-    g_terms = {"rec": (float(w_rec), hole_l2_term if kind == "l2" else hole_l1_term)}
+    if "adv_weight" in changes:
+        raise ValueError("the adversarial weights are the heads' (adversarial={head: weight}); the engine's own "
+                         "adversarial loss stays off (adv_weight=0)")
+    g_terms = {"rec": (float(w_rec), rec_term)}
     d_terms = {}
     for name, w in adversarial.items():
         if w > 0:
             g_terms[name] = (float(w), adversarial_g_term(name))
             d_terms[name] = (1.0, adversarial_d_term(name))
-    label = "+".join(["rec"] + [k for k, w in adversarial.items() if w > 0])
-    return gan.Variant(label, no_adversarial_d_loss, no_adversarial_g_loss, lr_d=lr_d, lr_g=lr_g,
-                       g_terms=g_terms, d_terms=d_terms, **changes)
+    if not d_terms:
+        raise ValueError(f"no adversarial head with a positive weight (adversarial={adversarial}): reconstruction "
+                         f"alone is not a GAN; train it without a discriminator with inpainting.fit_reconstruction")
+    label = "+".join(["rec", *d_terms])
+    v = gan.variant("ns", adv_weight=0.0, lr_d=lr_d, lr_g=lr_g, g_terms=g_terms, d_terms=d_terms).replace(name=label)
+    return v.replace(**changes) if changes else v
+
+
+def _rec_term(kind: str) -> gan.Term:
+    checks.one_of(kind, "reconstruction loss", ("l2", "l1"))
+    return hole_l2_term if kind == "l2" else hole_l1_term
+
+
+def fit_reconstruction(name: str | None, generator: torch.nn.Module, x: torch.Tensor,
+                       masker: Callable[[torch.Tensor], torch.Tensor], num_steps: int, rec: str = "l1",
+                       batch_size: int = 64, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999),
+                       seed: int = 0, device: torch.device | str | None = None, **checkpoint_kw) -> train.FitResult:
+    r"""The reconstruction-only baseline: $\min_G L_{rec}$ in the hole, with no discriminator (not a GAN).
+
+    Adam on :func:`hole_loss` of ``generator(masker(x_batch))``, cached and resumable by ``name``
+    (:func:`course_lib.train.fit_loss`). The batches (``batch_size`` rows drawn with replacement by a
+    generator seeded with ``seed``), the masks (``masker``'s stream, one call per batch) and Adam's settings
+    are those ``gan.Trainer(..., seed=seed)`` uses with :func:`objective`, so the run is the
+    $\lambda_{adv} = 0$ end of an ablation of the adversarial heads.
+
+    Args:
+        name: checkpoint name (the budget is appended), e.g. ``"14-pggan-photos-rec-only"``; None: no checkpoint.
+        generator: ``c -> x`` for a :func:`masked_input` ``c`` (Composite, ContextEncoder); trained in place.
+        x: (N, C, H, W) training images in the generator's range ([-1, 1] for Tanh).
+        masker: ``masker(x_batch) -> c``, e.g. a :class:`RandomMasker`.
+        num_steps: Adam steps.
+        rec: ``"l1"`` or ``"l2"`` in the hole (the weight of a lone loss only rescales it).
+        batch_size: rows per batch (at most N).
+        lr, betas: Adam settings (those of :func:`objective`'s generator by default).
+        seed: seed of the batch draws.
+        device: where to train (default :func:`course_lib.env.device`, as the engine).
+        **checkpoint_kw: ``retrain``, ``every_s``, ``verbose``, ... for :func:`course_lib.checkpoints.trained`.
+
+    Returns:
+        A :class:`course_lib.train.FitResult`; its history logs the hole loss per step as ``"rec"``.
+    """
+    rec_term = _rec_term(rec)
+    checks.image_batch(x, "x")
+    checks.positive_int(batch_size, "batch_size")
+    if not callable(masker):
+        raise TypeError(f"masker must be a function x_batch -> masked input, got {type(masker).__name__}")
+
+    def loss_fn(batch: tuple[torch.Tensor]) -> torch.Tensor:
+        x_real = batch[0]
+        c = masker(x_real)
+        return rec_term(gan.Batch(x_real, generator(c), c, c))
+
+    return train.fit_loss(name, {"generator": generator}, loss_fn, x, num_steps=num_steps, lr=lr, betas=betas,
+                          batch_size=min(batch_size, len(x)), seed=seed, replacement=True, loss_name="rec",
+                          device=device if device is not None else env.device(), **checkpoint_kw)
 
 
 # ----------------------------------------------------------------------------------------

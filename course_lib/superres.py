@@ -141,21 +141,20 @@ def srgan_variant(content: Callable[[gan.Batch], torch.Tensor], adv_weight: floa
                   lr: float = 1e-4, name: str = "srgan") -> gan.Variant:
     r"""SRGAN's objective as a variant of the engine: $l^{SR} = l_X + 10^{-3} l_{Gen} + 2\cdot10^{-8} l_{TV}$.
 
-    The engine adds the adversarial loss with weight 1 and the ``g_terms`` with their own weights,
-    so the generator minimises $\frac{1}{a}(l_X + a\,l_{Gen} + t\,l_{TV}) = l_{Gen} + \frac{1}{a}l_X +
-    \frac{t}{a}l_{TV}$ with $a$ = ``adv_weight``: the paper's loss times $1/a$. Adam's update is invariant
-    to a constant factor on the loss (up to its epsilon), so this trains exactly the paper's objective
-    with the same learning rate; D's loss is untouched. ``l_Gen = -log D(G(I^LR))`` (non-saturating).
+    The generator minimises the paper's loss as written, $l_X + a\,l_{Gen} + t\,l_{TV}$: the adversarial
+    weight $a$ is the variant's ``adv_weight``, the content and TV losses are ``g_terms`` with weights 1
+    and $t$. D's loss is the usual (unweighted) binary cross-entropy; ``l_Gen = -log D(G(I^LR))``
+    (non-saturating).
 
     Args:
         content: the content term ``fn(batch)`` (:func:`mse_content` or :func:`feature_content`).
-        adv_weight: weight of the adversarial loss relative to the content loss (1e-3).
-        tv_weight: weight of the TV term relative to the content loss (2e-8).
+        adv_weight: weight $a$ of the adversarial loss relative to the content loss (1e-3).
+        tv_weight: weight $t$ of the TV term relative to the content loss (2e-8; 0 leaves the term out).
         lr: Adam learning rate of G and D (1e-4; betas (0.9, 0.999)).
         name: label in logs.
 
     Returns:
-        A ``gan.Variant`` with ``g_terms = {"content": (1/a, content), "tv": (t/a, tv)}``.
+        A ``gan.Variant`` with ``adv_weight = a`` and ``g_terms = {"content": (1, content), "tv": (t, tv)}``.
 
     Reference:
         Ledig et al. 2017, arXiv:1609.04802, Eq. (3) and Sec. 3.2.
@@ -163,15 +162,16 @@ def srgan_variant(content: Callable[[gan.Batch], torch.Tensor], adv_weight: floa
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if not adv_weight > 0:
-        raise ValueError(f"adv_weight must be > 0, got {adv_weight}")
+        raise ValueError(f"adv_weight must be > 0 (SRGAN is adversarial; train SRResNet for the content loss "
+                         f"alone), got {adv_weight}")
     if tv_weight < 0:
         raise ValueError(f"tv_weight must be >= 0, got {tv_weight}")
     if not callable(content):
         raise TypeError(f"content must be a function of a gan.Batch, got {type(content).__name__}")
-    terms = {"content": (1.0 / adv_weight, content)}
+    terms = {"content": (1.0, content)}
     if tv_weight > 0:
-        terms["tv"] = (tv_weight / adv_weight, tv_term)
-    return gan.variant("ns", g_terms=terms, lr_g=lr, lr_d=lr, betas=(0.9, 0.999)).replace(name=name)
+        terms["tv"] = (tv_weight, tv_term)
+    return gan.variant("ns", adv_weight=adv_weight, g_terms=terms, lr_g=lr, lr_d=lr, betas=(0.9, 0.999)).replace(name=name)
 
 
 # ----------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import checkpoints, checks
+from . import checkpoints, checks, env
 from .checkpoints import Checkpoint
 
 StepFn = Callable[[Any, int], Mapping[str, Any]]
@@ -421,7 +421,7 @@ def fit_loss(name: str | None, modules: Mapping[str, nn.Module], loss_fn: Callab
              scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
              extra: Callable[[], Mapping[str, Any]] | None = None, loss_name: str = "loss",
              device: torch.device | str | None = None, callbacks: Sequence[Callback] = (), desc: str | None = None,
-             **checkpoint_kw: Any) -> FitResult:
+             amp: bool | None = None, **checkpoint_kw: Any) -> FitResult:
     """Minimise ``loss_fn`` with Adam over the modules' parameters, cached and resumable by ``name``.
 
     Runs :func:`fit` inside :func:`course_lib.checkpoints.trained`: the first call trains and saves
@@ -451,6 +451,8 @@ def fit_loss(name: str | None, modules: Mapping[str, nn.Module], loss_fn: Callab
         extra: ``extra() -> dict`` called once after training (not when loading), e.g. a test accuracy;
             kept in the checkpoint and returned as ``FitResult.extra``.
         loss_name: the key of the loss in the history.
+        amp: run ``loss_fn`` under autocast (:func:`course_lib.env.amp_dtype`): None = the default
+            (CUDA; convolutional modules on a CPU with native bf16 unless ``COURSE_CPU_BF16=0``).
         device: where to train: the modules are moved there and each batch too (default: the first
             module's device).
         callbacks: ``cb(step, logs)`` after every step (see :func:`fit`).
@@ -486,6 +488,9 @@ def fit_loss(name: str | None, modules: Mapping[str, nn.Module], loss_fn: Callab
     if first is None:
         raise ValueError(f"the modules {sorted(modules)} have no parameters to train")
     dev = torch.device(device) if device is not None else first.device
+    amp_dtype = env.amp_dtype(dev, amp, list(modules.values()))
+    if amp_dtype == torch.float16:                  # fp16 needs a gradient scaler: this helper trains in float32
+        amp_dtype = None
     for m in modules.values():
         m.to(dev)
     params = list({id(p): p for m in modules.values() for p in m.parameters()}.values())   # shared ones once
@@ -521,7 +526,9 @@ def fit_loss(name: str | None, modules: Mapping[str, nn.Module], loss_fn: Callab
             ckpt.attach(opt=opt, **({"sched": sched} if sched is not None else {}))
 
         def step_fn(batch: Any, step: int) -> dict[str, Any]:
-            loss, logs = _split_loss(loss_fn(to(batch, dev)), loss_name)
+            with torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
+                loss, logs = _split_loss(loss_fn(to(batch, dev)), loss_name)
+            loss = loss.float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

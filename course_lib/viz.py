@@ -412,3 +412,112 @@ def imshow(img: torch.Tensor | np.ndarray, title: str | None = None, ax: plt.Axe
     if title:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Figures of the GAN chapters: toy densities, 1-D curves, decision boundaries, x-y series
+# ----------------------------------------------------------------------------------------
+def density_image(points: torch.Tensor, lim: float = 2.6, bins: int = 64) -> torch.Tensor:
+    """A 2-D histogram of points (N, 2) as a (1, bins, bins) image in [0, 1] (dark = dense), for ``viz.show_strip``.
+
+    Args:
+        points: (N, 2) samples.
+        lim: the square [-lim, lim]^2 shown.
+        bins: pixels per side.
+
+    Returns:
+        (1, bins, bins) float tensor; y points up.
+    """
+    checks.ndim(points, "points", 2, "(N, 2)")
+    p = points.detach().float().cpu()
+    h = torch.histogramdd(p, bins=[bins, bins], range=[-lim, lim, -lim, lim]).hist   # (x bins, y bins)
+    h = (h / h.max().clamp_min(1)).sqrt()                 # sqrt: faint modes stay visible
+    return (1 - h.T.flip(0))[None]
+
+
+def curve_strip(x: torch.Tensor, frames: Sequence[Mapping[str, torch.Tensor]], titles: Sequence[str],
+                styles: Mapping[str, str] | None = None, ylim: tuple[float, float] | None = (0, 1.05),
+                title: str | None = None) -> Any:
+    """Panels of 1-D curves, one panel per frame (the Goodfellow et al. 2014 Fig. 1 strip).
+
+    Args:
+        x: (M,) grid.
+        frames: per panel, ``{label: (M,) values}``.
+        titles: one caption per panel.
+        styles: matplotlib format per label (``{"data": "k-", "D(x)": "b--"}``).
+        ylim: y-axis limits.
+    """
+    if len(frames) != len(titles):
+        raise ValueError(f"got {len(frames)} frames but {len(titles)} titles")
+    n = len(frames)
+    fig, axes = plt.subplots(1, n, figsize=(min(14.0, 2.6 * n), 2.4), sharey=True)
+    axes = [axes] if n == 1 else list(axes)
+    xs = x.detach().cpu().numpy()
+    for ax, fr, t in zip(axes, frames, titles):
+        for k, y in fr.items():
+            ax.plot(xs, torch.as_tensor(y).detach().cpu().numpy(), (styles or {}).get(k, "-"), label=k, lw=1.5)
+        ax.set_title(t, fontsize=9)
+        if ylim:
+            ax.set_ylim(*ylim)
+    axes[0].legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return Shown(fig)
+
+
+def plot_decision_boundaries(scores: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], x_real: torch.Tensor,
+                             x_fake: torch.Tensor | Mapping[str, torch.Tensor], lim: float = 2.6, n: int = 120,
+                             levels: Mapping[str, float] | None = None, title: str | None = None) -> Any:
+    """D's score over the plane for several discriminators, with its decision boundary and the data.
+
+    Args:
+        scores: ``{name: fn}``, fn maps points (P, 2) to scores (P,) (already squashed if wanted).
+        x_real: (N, 2) data points (black).
+        x_fake: (N, 2) generated points (red), one set or one per name.
+        lim: the square shown; n: grid points per side.
+        levels: the decision level per name (default 0.5 for scores in [0, 1], else 0).
+
+    Returns:
+        The figure: filled contours of each score with the level set at the panel's threshold
+        (0.5 after a sigmoid; 0 otherwise) drawn in white.
+    """
+    g = torch.linspace(-lim, lim, n)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+    k = len(scores)
+    fig, axes = plt.subplots(1, k, figsize=(min(14.0, 3.2 * k), 3.1))
+    axes = [axes] if k == 1 else list(axes)
+    for ax, (name, fn) in zip(axes, scores.items()):
+        with torch.no_grad():
+            s = fn(grid).reshape(n, n).float().cpu()
+        cs = ax.contourf(xx.numpy(), yy.numpy(), s.numpy(), levels=20, cmap="coolwarm")
+        level = (levels or {}).get(name, 0.5 if float(s.min()) >= 0 and float(s.max()) <= 1 else 0.0)
+        if float(s.min()) < level < float(s.max()):
+            ax.contour(xx.numpy(), yy.numpy(), s.numpy(), levels=[level], colors="w", linewidths=2)
+        fake = x_fake[name] if isinstance(x_fake, Mapping) else x_fake
+        ax.scatter(*x_real[:400].T.cpu().numpy(), s=2, c="k", label="data")
+        ax.scatter(*fake[:400].T.detach().cpu().numpy(), s=2, c="yellow", label="G(z)")
+        ax.set_title(name, fontsize=9)
+        ax.set_aspect("equal")
+        fig.colorbar(cs, ax=ax, fraction=0.046)
+    axes[0].legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return Shown(fig)
+
+
+def plot_xy(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+            title: str | None = None, marker: str = "o-") -> Any:
+    """Named (x, y) series on one axes (e.g. critic estimate vs FID over training)."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker, label=name, ms=4)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return Shown(fig)

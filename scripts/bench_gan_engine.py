@@ -4,7 +4,11 @@ Same networks (nets.dcgan), same batch, same losses, same machine, alternating r
 both see the same background load; reports medians and the ratio engine / hand-written.
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_gan_engine.py            # CPU, 1 thread
+    .venv/bin/python scripts/bench_gan_engine.py --threads 2 --bf16           # + the engine under CPU bf16 autocast
     .venv/bin/python scripts/bench_gan_engine.py --device cuda --width 64 --image-size 64 --batch-size 128
+
+``--bf16`` adds the engine with ``amp=True`` (bf16 autocast; on the CPU what ``COURSE_CPU_BF16`` switches)
+and reports fp32 / bf16: the measurement behind ``env.cpu_bf16``'s default.
 
 Not a timed test: run it by hand; the lead copies the ratio into the README.
 """
@@ -31,6 +35,7 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--log-every", type=int, default=50, help="the engine's diagnostics interval")
+    p.add_argument("--bf16", action="store_true", help="also time the engine under bf16 autocast (amp=True)")
     a = p.parse_args()
     os.environ.setdefault("COURSE_PROGRESS", "0")
     torch.set_num_threads(a.threads)
@@ -51,10 +56,17 @@ def main() -> None:
     # --- the engine ---------------------------------------------------------------------------
     G1, D1 = nets(0)
     trainer = gan.Trainer(G1, D1, gan.variant("ns"), x_all, a.latent_dim, a.batch_size, device=dev,
-                          log_every=a.log_every)
+                          log_every=a.log_every, amp=False)
 
     def run_engine(n: int) -> None:
         trainer.fit(trainer.step + n)
+
+    G3, D3 = nets(0)
+    trainer_bf16 = gan.Trainer(G3, D3, gan.variant("ns"), x_all, a.latent_dim, a.batch_size, device=dev,
+                               log_every=a.log_every, amp=True)
+
+    def run_engine_bf16(n: int) -> None:
+        trainer_bf16.fit(trainer_bf16.step + n)
 
     # --- the minimal hand-written loop (pytorch/examples/dcgan) -------------------------------
     G2, D2 = nets(0)
@@ -84,6 +96,8 @@ def main() -> None:
 
     loops = {"engine": run_engine, "hand-written": run_hand,
              "hand-written + frozen D in G step": lambda n: run_hand(n, True)}
+    if a.bf16:
+        loops["engine, bf16 autocast"] = run_engine_bf16
     for fn in loops.values():
         fn(a.warmup)
     sync()
@@ -102,6 +116,8 @@ def main() -> None:
         print(f"  {k:34s} {1000 * v:8.2f} ms/step")
     print(f"ratio engine / hand-written                  = {med['engine'] / med['hand-written']:.3f}")
     print(f"ratio engine / hand-written + frozen D       = {med['engine'] / med['hand-written + frozen D in G step']:.3f}")
+    if a.bf16:
+        print(f"speed-up of bf16 autocast (fp32 / bf16)      = {med['engine'] / med['engine, bf16 autocast']:.3f}")
 
 
 if __name__ == "__main__":

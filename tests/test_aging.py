@@ -69,15 +69,22 @@ def test_image_scores_of_two_checkerboards_are_closed_form():
     assert aging.image_scores(blurred, _checkerboard(0.4))["detail ratio"] < 0.2     # blur removes the finest detail
 
 
-def test_terms_and_scaled_loss():
+def test_terms_and_the_variants_weights():
     x = torch.rand(4, 3, 8, 8)
     b = gan.Batch(x_real=x, x_fake=x.flip(-1))
     torch.testing.assert_close(aging.tv_term(b), losses.total_variation(x.flip(-1)))
-    s = torch.randn(5)
-    torch.testing.assert_close(aging.scaled_g_loss(0.1)(s), 0.1 * losses.nonsaturating_g_loss(s))
-    assert float(aging.scaled_g_loss(0.0)(s)) == 0.0
+    gen, disc = aging.build(latent_dim=6, width=8)
+    v = aging.caae_variant(gen, disc, 0.1, rec_weight=2.0, tv_weight=0.03, prior_weight=0.05, lr=1e-3)
+    assert v.adv_weight == pytest.approx(0.1)                          # beta weights the image GAN for G only
+    ns = gan.variant("ns")
+    assert v.g_loss is ns.g_loss and v.d_loss is ns.d_loss             # the plain non-saturating losses
+    assert {k: w for k, (w, _) in v.g_terms.items()} == {"rec": 2.0, "tv": 0.03, "prior": 0.05}
+    assert {k: w for k, (w, _) in v.d_terms.items()} == {"prior": 1.0}
+    assert v.g_terms["rec"][1] is gan.l1_term and v.lr_g == v.lr_d == 1e-3
+    ae = aging.caae_variant(gen, disc, 0.0)            # a pure adversarial autoencoder: valid, D_z still has its term
+    assert ae.adv_weight == 0.0 and set(ae.d_terms) == {"prior"}
     with pytest.raises(ValueError, match=">= 0"):
-        aging.scaled_g_loss(-1)
+        aging.caae_variant(gen, disc, -1.0)
     z = aging.uniform_prior(1000, 3)
     assert z.min() >= -1 and z.max() <= 1 and abs(float(z.mean())) < 0.05
 
@@ -129,6 +136,21 @@ def test_caae_trains_through_the_engine(faces, test_faces, ckpt_dir):
     assert list(rows) == ["input", *aging.AGES]
     t = aging.age_transfer(gen, test_faces, aging.age_pairs(test_faces))
     assert set(t) == {"CAAE", "unchanged"} and 0 < t["unchanged"] < 1
+
+
+def test_gan_weight_zero_trains_an_autoencoder_and_leaves_d_img_alone(faces):
+    torch.manual_seed(0)
+    small = aging.Faces(faces.x[::10], faces.age[::10], faces.names[::10])
+    gen, disc = aging.build(latent_dim=6, width=8)
+    before = {k: p.detach().clone() for k, p in disc.named_parameters()}
+    g_before = [p.detach().clone() for p in gen.parameters()]
+    v = aging.caae_variant(gen, disc, 0.0, lr=1e-3)
+    hist = aging.trainer(gen, disc, v, aging.balanced_loader(small, 8, num_samples=64), log_every=1).fit(3)
+    assert hist["g_loss"][-1] == hist["d_loss"][-1] == 0.0              # no image-GAN loss on either side
+    assert all(torch.equal(before[k], p) for k, p in disc.named_parameters() if k.startswith("d_img."))
+    assert any(not torch.equal(before[k], p) for k, p in disc.named_parameters() if k.startswith("d_z."))
+    assert any(not torch.equal(a, p) for a, p in zip(g_before, gen.parameters()))
+    assert len(hist["g_rec"]) == 3 and len(hist["d_prior"]) == 3
 
 
 def test_build_decoupled_progression_adds_residual():

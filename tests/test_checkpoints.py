@@ -217,3 +217,17 @@ def test_numpy_values_in_extra_stay_loadable(ckpt_dir):
     checkpoints.load_or_train("np", {"net": net}, lambda ckpt: {"acc": np.float64(0.9), "arr": np.ones(3)})
     extra = checkpoints.trained("np", {"net": net}, lambda ckpt: None).extra
     assert extra["acc"] == pytest.approx(0.9) and torch.equal(extra["arr"], torch.ones(3, dtype=torch.float64))
+
+
+def test_a_truncated_or_foreign_file_is_reported_as_unreadable(ckpt_dir):
+    net = nn.Linear(2, 1)
+    checkpoints.load_or_train("cut", {"net": net}, lambda ckpt: None)
+    path = ckpt_dir / "cut-smoke.pt"
+    whole = path.read_bytes()
+    for bad in (whole[: len(whole) // 2], b"", b"not a checkpoint at all" * 8):
+        path.write_bytes(bad)
+        with pytest.raises(ValueError, match="is unreadable or truncated .* Delete it .*COURSE_RETRAIN=1") as err:
+            checkpoints.load_or_train("cut", {"net": net}, lambda ckpt: None)
+        assert "objects other than tensors" not in str(err.value)
+    h = checkpoints.load_or_train("cut", {"net": net}, lambda ckpt: ckpt.log(loss=1.0), retrain=True)
+    assert h == {"loss": [1.0]} and checkpoints.load(path)["complete"]    # retraining replaces the bad file

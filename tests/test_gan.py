@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from course_lib import data, gan, losses
+from course_lib import checkpoints, data, env, gan, losses
 from course_lib.nets import dcgan, mlp
 
 
@@ -123,24 +123,11 @@ def test_bad_inputs_are_named():
         gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), "ns", torch.zeros(4, 1), 1)
     with pytest.raises(ValueError, match="n_critic"):
         gan.variant("ns", n_critic=0)
-    with pytest.raises(ValueError, match="amp=True needs a CUDA"):
-        gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1,
-                    device="cpu", amp=True)
-
-
-def test_toy_figures():
-    img = gan.density_image(torch.zeros(10, 2))
-    assert img.shape == (1, 64, 64) and float(img.min()) == 0.0 and float(img.max()) == 1.0
-    x = torch.linspace(0, 1, 5)
-    fig = gan.curve_strip(x, [{"a": x}, {"a": x ** 2}], ["one", "two"])
-    assert len(fig.axes) == 2
-    with pytest.raises(ValueError, match="2 frames but 1 titles"):
-        gan.curve_strip(x, [{"a": x}, {"a": x}], ["one"])
-    D = mlp.discriminator(2, (8,))
-    pts = torch.randn(50, 2)
-    fig = gan.plot_decision_boundaries({"D": lambda p: torch.sigmoid(D(p))}, pts, pts, n=20)
-    assert len(fig.axes) == 2                     # panel + colour bar
-    assert len(gan.plot_xy({"s": ([1, 2], [3, 4])}, "x", "y").axes) == 1
+    forced = gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1,
+                         device="cpu", amp=True)
+    assert forced.amp_dtype == torch.bfloat16 and not forced.scaler_d.is_enabled()   # CPU autocast: bf16, no scaler
+    with pytest.raises(ValueError, match="supported on CUDA and the CPU, not on meta"):
+        env.amp_dtype("meta", True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -376,3 +363,106 @@ def test_detach_handles_dict_aux():
     t = torch.ones(2, requires_grad=True) * 2
     out = _detach({"a": t, "b": (t, [t])})
     assert not out["a"].requires_grad and not out["b"][0].requires_grad and not out["b"][1][0].requires_grad
+
+
+def test_interrupted_gan_resumes_bit_for_bit(ckpt_dir):
+    """Interrupted + resumed == uninterrupted: weights, EMA, sample grids and every logged value.
+
+    The checkpoint holds the optimisers, the global random stream (z) and the minibatch draws'
+    generator; the run is cut between two saves, so the resumed one replays the steps after the save.
+    """
+    class Stop(Exception):
+        pass
+
+    class Interrupt(gan.Callback):
+        def after_g_step(self, trainer, step):
+            if step == 23:                          # after the save at step 20 (log_every 5, every_s 0)
+                raise Stop
+
+    def make(*extra):
+        torch.manual_seed(0)
+        G, D = mlp.generator(4, 2, (16,)), mlp.discriminator(2, (16,))
+        x = torch.randn(256, 2, generator=torch.Generator().manual_seed(5))
+        return gan.Trainer(G, D, gan.variant("wgan-gp"), x, 4, 32, device="cpu", log_every=5, seed=3,
+                           callbacks=[gan.EMA(0.9), gan.SampleGrid(10, n=8), *extra])
+
+    straight = gan.load_or_train("gan-straight", make(), 40, every_s=0)
+    with pytest.raises(Stop):
+        gan.load_or_train("gan-resumed", make(Interrupt()), 40, every_s=0)
+    assert checkpoints.load(ckpt_dir / "gan-resumed-smoke.pt")["step"] == 20
+    torch.manual_seed(123)                          # a new session: another global stream, the same seeds
+    trainer = make()
+    torch.randn(7)
+    resumed = gan.load_or_train("gan-resumed", trainer, 40, every_s=0)
+    assert sorted(resumed.history) == sorted(straight.history)
+    for k in straight.history:
+        if k != "time":
+            assert resumed.history[k] == straight.history[k], k
+    for name, m in straight.trainer.modules().items():
+        for a, b in zip(m.state_dict().values(), trainer.modules()[name].state_dict().values()):
+            assert torch.equal(a, b), name
+    assert torch.equal(resumed.extra["samples"], straight.extra["samples"])
+
+
+def test_the_minibatch_stream_is_part_of_the_checkpoint(ckpt_dir):
+    """Without the saved generator state, a resumed run would redraw the first minibatches."""
+    G, D = mlp.generator(2, 2, (8,)), mlp.discriminator(2, (8,))
+    tr = gan.Trainer(G, D, gan.variant("ns"), torch.randn(64, 2), 2, 8, device="cpu", log_every=5, seed=1)
+    gan.load_or_train("stream", tr, 10)
+    saved = checkpoints.load(ckpt_dir / "stream-smoke.pt")["optimizers"]["batches"]["state"]
+    fresh = torch.Generator().manual_seed(1)
+    torch.randint(64, (10 * 8,), generator=fresh)   # ten batches of eight drawn in one call: the same stream
+    assert torch.equal(saved, fresh.get_state())
+
+
+def test_a_latent_size_that_the_generator_does_not_take_fails_at_construction():
+    G, D = dcgan.Generator(16, 1, 28, 8), dcgan.Discriminator(1, 28, 8)
+    with pytest.raises(ValueError, match="built with latent_dim=16 but the trainer was given latent_dim=8"):
+        gan.Trainer(G, D, gan.variant("ns"), torch.zeros(4, 1, 28, 28), 8, device="cpu")
+    # a generator that does not declare its size is probed once, without touching the random stream
+    G, D = mlp.generator(5, 2), mlp.discriminator(2)
+    with pytest.raises(ValueError, match=r"cannot take z of shape \(B, 3\) \(latent_dim=3\)"):
+        gan.Trainer(G, D, gan.variant("ns"), torch.zeros(4, 2), 3, device="cpu")
+    state = torch.get_rng_state()
+    gan.Trainer(G, D, gan.variant("ns"), torch.zeros(4, 2), 5, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def _scaled_run(weight: float, term: float = 0.0) -> tuple[dict, torch.Tensor]:
+    torch.manual_seed(0)
+    G, D = mlp.generator(2, 2, (8,)), mlp.discriminator(2, (8,))
+    terms = {"l1": (term, gan.l1_term)} if term else {}
+    d_terms = {"zero": (1.0, lambda b: 0.0 * D(b.x_real).sum())} if weight == 0 else {}
+    v = gan.variant("ns", adv_weight=weight, g_terms=terms, d_terms=d_terms, optimizer="rmsprop", lr_g=0.0)
+    tr = gan.Trainer(G, D, v, torch.randn(64, 2), 2, 16, device="cpu", log_every=1)
+    hist = tr.fit(1)
+    return hist, torch.cat([p.grad.flatten() for p in G.parameters()])
+
+
+def test_adv_weight_scales_the_generators_adversarial_loss_only():
+    hist1, g1 = _scaled_run(1.0)
+    hist3, g3 = _scaled_run(1e-3)
+    assert torch.allclose(g3, 1e-3 * g1, rtol=1e-4, atol=1e-9)          # dL/dtheta_G scales with a
+    assert hist3["g_loss"] == hist1["g_loss"] and hist3["d_loss"] == hist1["d_loss"]   # logged unweighted; D as before
+    hist0, g0 = _scaled_run(0.0, term=1.0)                               # terms only: no adversarial loss at all
+    _, g_l1 = _scaled_run(1e-12, term=1.0)
+    assert hist0["d_loss"] == [0.0] and hist0["g_loss"] == [0.0] and "g_l1" in hist0
+    assert torch.allclose(g0, g_l1, atol=1e-8)                           # only the L1 term reaches G
+    with pytest.raises(ValueError, match="adv_weight must be a number >= 0"):
+        gan.variant("ns", adv_weight=-1.0)
+    with pytest.raises(ValueError, match="adv_weight=0 .* but no g_terms"):
+        gan.variant("ns", adv_weight=0.0)
+
+
+def test_ema_is_a_plain_callback_ready_when_the_trainer_is_built():
+    ema = gan.EMA(0.5)
+    with pytest.raises(RuntimeError, match="pass it to a gan.Trainer"):
+        ema.modules()
+    G, D = mlp.generator(2, 2, (8,)), mlp.discriminator(2, (8,))
+    tr = gan.Trainer(G, D, gan.variant("ns"), torch.randn(64, 2), 2, 16, device="cpu", callbacks=[ema])
+    assert set(tr.modules()) == {"generator", "discriminator", "generator_ema"}
+    before = [p.clone() for p in ema.generator.parameters()]
+    tr.fit(1)
+    after = list(ema.generator.parameters())
+    for b, a, g in zip(before, after, G.parameters()):
+        assert torch.allclose(a, 0.5 * b + 0.5 * g.detach())

@@ -104,9 +104,12 @@ def test_hole_loss_is_zero_outside_the_hole_and_matches_a_direct_mean():
 def test_objective_terms_weights_and_heads():
     v = inpainting.objective((0.995, "l1"), {"global": 0.0025, "patch": 0.0025})
     assert {k: w for k, (w, _) in v.g_terms.items()} == {"rec": 0.995, "global": 0.0025, "patch": 0.0025}
-    assert set(v.d_terms) == {"global", "patch"}
-    assert set(inpainting.objective((1.0, "l1"), {"global": 0.0, "patch": 0.01}).d_terms) == {"patch"}
-    assert set(inpainting.objective((1.0, "l2")).g_terms) == {"rec"}
+    assert {k: w for k, (w, _) in v.d_terms.items()} == {"global": 1.0, "patch": 1.0}
+    assert v.adv_weight == 0.0 and v.name == "rec+global+patch"          # no adversarial loss besides the heads
+    ns = gan.variant("ns")
+    assert (v.d_loss, v.g_loss, v.betas, v.lr_d, v.lr_g) == (ns.d_loss, ns.g_loss, ns.betas, 2e-4, 2e-4)
+    v1 = inpainting.objective((1.0, "l1"), {"global": 0.0, "patch": 0.01}, lr_g=1e-3)
+    assert set(v1.d_terms) == {"patch"} and set(v1.g_terms) == {"rec", "patch"} and v1.lr_g == 1e-3
     x, m = torch.rand(2, 3, 8, 8), inpainting.centre_mask(2, 8, 4)
     c = inpainting.masked_input(x, m)
     heads_real = {"global": torch.full((2,), 3.0), "patch": torch.zeros(2, 1, 3, 3)}
@@ -123,6 +126,11 @@ def test_objective_terms_weights_and_heads():
         inpainting.objective((1.0, "l3"))
     with pytest.raises(ValueError, match=">= 0"):
         inpainting.objective((1.0, "l1"), {"patch": -1.0})
+    for rec_only in ({}, {"adv": 0.0}):                   # nothing adversarial: not a GAN, no variant
+        with pytest.raises(ValueError, match="fit_reconstruction"):
+            inpainting.objective((1.0, "l2"), rec_only)
+    with pytest.raises(ValueError, match="adv_weight"):
+        inpainting.objective((1.0, "l2"), {"adv": 0.001}, adv_weight=1.0)
 
 
 # ---------------------------------------------------------------------------- networks
@@ -184,7 +192,42 @@ def test_composite_and_two_head_discriminator_through_the_engine():
     hist = trainer.fit(2)
     for k in ("g_rec", "g_global", "g_patch", "d_global", "d_patch"):
         assert k in hist and all(torch.isfinite(torch.tensor(hist[k])))
-    assert hist["g_loss"][-1] == 0.0                                         # the engine's own slot is empty
+    assert hist["g_loss"][-1] == hist["d_loss"][-1] == 0.0                  # adv_weight=0: no loss besides the heads
+
+
+def test_fit_reconstruction_trains_the_generator_alone_on_the_engines_batches(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CPU_BF16", "0")          # compared with a float32 forward pass below
+    torch.manual_seed(0)
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1))
+    G0 = {k: t.clone() for k, t in G.state_dict().items()}
+    seen = []
+
+    def masker(xb):                                  # records the batches it masks
+        seen.append(xb.clone())
+        return inpainting.masked_input(xb, inpainting.centre_mask(1, 16, 8))
+
+    fit = inpainting.fit_reconstruction(None, G, x, masker, 3, rec="l2", batch_size=4, seed=5, device="cpu")
+    assert len(fit.history["rec"]) == 3 and len(seen) == 3
+    g = torch.Generator().manual_seed(5)             # the engine's draw: randint(N, (B,)) from gan.Trainer's seed
+    for xb in seen:
+        assert torch.equal(xb, x[torch.randint(6, (4,), generator=g)])
+    assert any(not torch.equal(G0[k], t) for k, t in G.state_dict().items())
+    # the first logged loss is L2 in the hole of the untrained generator on the first batch
+    G.load_state_dict(G0)
+    c = masker(seen[0])
+    with torch.no_grad():
+        first = inpainting.hole_loss(G(c), seen[0], inpainting.mask_of(c), p=2)
+    assert fit.history["rec"][0] == pytest.approx(float(first), rel=1e-5)
+    # cached by name: the second call loads instead of training
+    kw = {"rec": "l1", "batch_size": 64, "device": "cpu", "directory": tmp_path, "verbose": False}
+    seen.clear()
+    first_fit = inpainting.fit_reconstruction("rec", G, x, masker, 4, **kw)
+    assert not first_fit.loaded and len(first_fit.history["rec"]) == 4
+    assert [len(xb) for xb in seen] == [6] * 4                        # batch_size 64 capped at N, as the engine
+    assert inpainting.fit_reconstruction("rec", G, x, masker, 4, **kw).loaded and len(seen) == 4
+    with pytest.raises(ValueError, match="unknown reconstruction loss"):
+        inpainting.fit_reconstruction(None, G, x, masker, 1, rec="l3")
 
 
 def test_reconstruction_overfits_one_batch():

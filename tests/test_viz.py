@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from course_lib import viz
+from course_lib.nets import mlp
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4, 5])
@@ -83,3 +84,18 @@ def test_curves_use_logged_step_numbers():
     fig = viz.plot_curves({"step": [50, 100, 150], "d_loss": [1.0, 0.8, 0.7], "time": [1, 2, 3]})
     lines = fig.axes[0].lines
     assert len(lines) == 1 and list(lines[0].get_xdata()) == [50, 100, 150]
+
+
+def test_gan_figures():
+    img = viz.density_image(torch.zeros(10, 2))
+    assert img.shape == (1, 64, 64) and float(img.min()) == 0.0 and float(img.max()) == 1.0
+    x = torch.linspace(0, 1, 5)
+    fig = viz.curve_strip(x, [{"a": x}, {"a": x ** 2}], ["one", "two"])
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="2 frames but 1 titles"):
+        viz.curve_strip(x, [{"a": x}, {"a": x}], ["one"])
+    D = mlp.discriminator(2, (8,))
+    pts = torch.randn(50, 2)
+    fig = viz.plot_decision_boundaries({"D": lambda p: torch.sigmoid(D(p))}, pts, pts, n=20)
+    assert len(fig.axes) == 2                     # panel + colour bar
+    assert len(viz.plot_xy({"s": ([1, 2], [3, 4])}, "x", "y").axes) == 1

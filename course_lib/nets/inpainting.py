@@ -211,9 +211,10 @@ def pg_discriminator(channels: int = 3, image_size: int = 32, width: int = 64, n
 class EngineHeads(nn.Module):
     """Adapt a discriminator with one or more heads to the adversarial engine (``course_lib.gan``).
 
-    ``forward(*args) -> (scores, {name: head output})``: the engine's adversarial slot and its
-    diagnostics (``d_acc``) see ``scores`` -- the first head's outputs flattened to one score per row --
-    and the loss terms see every head by name in ``batch.aux_real`` / ``batch.aux_fake``.
+    ``forward(*args) -> (scores, {name: head output})``: the engine's diagnostics (``d_acc``) and its own
+    adversarial loss (off in :func:`course_lib.inpainting.objective`, whose ``adv_weight`` is 0) see ``scores``
+    -- the first head's outputs flattened to one score per row -- and the loss terms see every head by name
+    in ``batch.aux_real`` / ``batch.aux_fake``.
 
     Args:
         discriminator: returns one tensor or a tuple of tensors (one per head).

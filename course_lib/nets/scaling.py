@@ -481,7 +481,7 @@ class StyleGenerator(nn.Module):
         ws = w[:, None].expand(-1, self.num_layers, -1)
         if self.training:
             with torch.no_grad():                                      # track the mean w (StyleGAN's dlatent_avg)
-                self.w_avg.lerp_(w.detach().mean(0), 0.005)
+                self.w_avg.lerp_(w.detach().float().mean(0), 0.005)
             if self.mixing_prob > 0:                                   # mixing regularisation, Sec. 3.1
                 w2 = self.mapping(torch.randn_like(z))
                 cut = torch.randint(1, self.num_layers, (len(z), 1), device=z.device)
