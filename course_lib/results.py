@@ -67,8 +67,8 @@ def claim(name: str, value: float, *, at_least: float | None = None, at_most: fl
           note: str = "") -> bool | None:
     """State a lesson as a checked claim: print one line with the value, the target and the verdict.
 
-    ``claim <name>: <value> (target >= <x>) ✔`` (or ``✘``; ``<=`` for ``at_most``). At the
-    ``smoke`` budget the verdict is replaced by ``(not judged at smoke)`` and nothing fails.
+    ``claim <name>: <value> (target >= <x>)  [<note>] ✔`` (or ``✘``; ``<=`` for ``at_most``); the verdict ends
+    the line. At the ``smoke`` budget the verdict is replaced by ``(not judged at smoke)`` and nothing fails.
     The claim is stored for the results table (``<notebook>.claims.json`` beside the numbers).
 
     Args:
@@ -90,7 +90,7 @@ def claim(name: str, value: float, *, at_least: float | None = None, at_most: fl
     target = " and ".join(t for t in ((f">= {_fmt(float(at_least))}" if at_least is not None else ""),
                                       (f"<= {_fmt(float(at_most))}" if at_most is not None else "")) if t)
     verdict = "(not judged at smoke)" if budget == "smoke" else ("✔" if ok else "✘")
-    print(f"claim {name}: {_fmt(value)} (target {target}) {verdict}" + (f"  [{note}]" if note else ""))
+    print(f"claim {name}: {_fmt(value)} (target {target})" + (f"  [{note}]" if note else "") + f" {verdict}")
     _CLAIMS[name] = {"value": value, "at_least": at_least, "at_most": at_most, "target": target,
                      "pass": None if budget == "smoke" else bool(ok), "note": note, "budget": budget}
     _flush()
