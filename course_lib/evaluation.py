@@ -10,6 +10,8 @@ Complements :mod:`course_lib.metrics` (FID, Inception score with named feature n
   of a classifier separating two sets (0.5 = indistinguishable); :func:`preference_matrix` turns
   per-split distances into pairwise "model i beats model j" frequencies (relative comparison).
 * :func:`log_mixture` -- log-likelihood of a mixture model (Theis et al. 2016: 1% good + 99% noise).
+* :func:`bernoulli_kernel_log_likelihood` -- a kernel (Parzen) likelihood built from samples, for
+  models that have none (a GAN); Theis et al. 2016, Sec. 3.4.
 * :func:`discretize`, :func:`discrete_entropy`, :func:`discrete_mutual_info`, :func:`mig` -- the mutual
   information gap of a latent code w.r.t. known factors (Chen et al. 2018).
 
@@ -150,6 +152,50 @@ def log_mixture(log_probs: Sequence[torch.Tensor], weights: Sequence[float]) -> 
         raise ValueError(f"weights must be positive and sum to 1, got {w.tolist()}")
     lp = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in log_probs])
     return torch.logsumexp(lp + w.log().reshape(-1, *([1] * (lp.ndim - 1))), 0)
+
+
+def bernoulli_kernel_log_likelihood(x: torch.Tensor, centers: torch.Tensor, smoothing: float) -> torch.Tensor:
+    r"""log p(x) of binary images under a kernel (Parzen) estimate: product Bernoullis centred on samples.
+
+    A GAN gives samples but no likelihood; the usual stand-in is a kernel density estimate on its
+    samples. For binary data the kernel is a product of Bernoullis whose means are the samples,
+    smoothed towards 1/2 (so no pixel has probability 0):
+
+    $$p(x) = \frac1M \sum_{m=1}^M \prod_i \mathrm{Bern}\big(x_i;\ (1-\lambda)\,c_{m,i} + \lambda/2\big)$$
+
+    It is a proper distribution on binary images, so its log-likelihood is in the same nats as a
+    VAE's bound -- but it scores the *estimator* (M samples, one smoothing) as much as the model.
+
+    Args:
+        x: (N, ...) binary images with values in {0, 1}, e.g. (N, 1, 28, 28).
+        centers: (M, ...) samples of the model with values in [0, 1] (gray values are Bernoulli means),
+            the same shape as ``x`` after the batch dimension.
+        smoothing: lambda in (0, 1]; 1 gives the uniform distribution, ``-D log 2`` for every x.
+            Choose it on held-out data (the Parzen bandwidth).
+
+    Returns:
+        (N,) float64 log-likelihoods in nats.
+
+    Reference:
+        Theis, van den Oord & Bethge, "A note on the evaluation of generative models", ICLR 2016,
+        arXiv:1511.01844, Sec. 3.4 (Parzen window estimates); Goodfellow et al., "Generative
+        Adversarial Nets", NeurIPS 2014, Sec. 5 (the Parzen estimate of a GAN's likelihood).
+    """
+    checks.floating(x, "x")
+    checks.floating(centers, "centers")
+    if x.ndim < 2 or centers.ndim < 2 or x.shape[1:] != centers.shape[1:]:
+        raise ValueError(f"x (N, ...) and centers (M, ...) must have the same shape after the batch dimension, "
+                         f"got {tuple(x.shape)} and {tuple(centers.shape)}")
+    checks.value_range(centers, "centers", 0.0, 1.0)
+    xf = x.detach().flatten(1).double().cpu()
+    if not ((xf == 0) | (xf == 1)).all():
+        raise ValueError("x must be binary (values in {0, 1}); binarise it first, e.g. data.load('binarized-mnist')")
+    if not 0 < smoothing <= 1:
+        raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+    p = (1 - smoothing) * centers.detach().flatten(1).double().cpu() + smoothing / 2     # (M, D) pixel means
+    log_p, log_1mp = p.log(), torch.log1p(-p)
+    log_kernel = xf @ (log_p - log_1mp).T + log_1mp.sum(1)                                # (N, M): log Bern(x | c_m)
+    return torch.logsumexp(log_kernel, 1) - np.log(len(p))
 
 
 # ----------------------------------------------------------------------------------------

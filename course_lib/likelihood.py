@@ -150,6 +150,58 @@ def evaluate_nll(model: Callable[..., torch.Tensor], x: torch.Tensor, y: torch.T
     return torch.cat(out)
 
 
+def independent_categorical_nll(x_train: torch.Tensor, x: torch.Tensor, num_classes: int, per_position: bool = True,
+                                pseudocount: float = 1.0) -> torch.Tensor:
+    r"""NLL per example (nats) under an *independent* categorical model fitted to ``x_train``.
+
+    The baseline an autoregressive prior must beat: every position is drawn on its own, from the smoothed
+    frequencies of the training data (no position looks at another),
+
+    $$ p(k_i = j) = \frac{n_{ij} + \alpha}{\sum_{j'} n_{ij'} + K\alpha}, \qquad
+       -\log p(x) = -\sum_i \log p(k_i = x_i), $$
+
+    with $n_{ij}$ the count of value $j$ at position $i$ (``per_position=True``) or at any position
+    (``per_position=False``: one shared histogram), and $\alpha$ the ``pseudocount`` (1 = Laplace), so a
+    value never seen in training still has a finite NLL. With uniform counts it is $D\log K$.
+
+    Args:
+        x_train: (N, ...) long values in ``[0, num_classes)`` that fit the frequencies (e.g. VQ-VAE code maps).
+        x: (B, ...) long values to score, same shape as ``x_train`` after the batch dimension.
+        num_classes: K.
+        per_position: one histogram per position (True) or one for all positions.
+        pseudocount: alpha > 0 added to every count.
+
+    Returns:
+        (B,) NLL in nats summed over the positions.
+
+    Reference:
+        van den Oord et al. 2017, "Neural Discrete Representation Learning", arXiv:1711.00937, Sec. 3.2
+        (the prior is uniform while the VQ-VAE trains; an autoregressive prior over the codes is fit afterwards).
+    """
+    checks.positive_int(num_classes, "num_classes")
+    if not pseudocount > 0:
+        raise ValueError(f"pseudocount must be > 0 (it keeps unseen values finite), got {pseudocount}")
+    for t, name in ((x_train, "x_train"), (x, "x")):
+        checks.tensor(t, name)
+        if t.is_floating_point():
+            raise TypeError(f"{name} must hold integer values (long), got dtype {t.dtype}")
+        if t.ndim < 2:
+            raise ValueError(f"{name} must be (N, ...) with at least one position, got shape {tuple(t.shape)}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+            raise ValueError(f"{name} must be in [0, {num_classes}), got values in [{int(t.min())}, {int(t.max())}]")
+    if x_train.shape[1:] != x.shape[1:]:
+        raise ValueError(f"x_train {tuple(x_train.shape)} and x {tuple(x.shape)} differ after the batch dimension")
+    tr, xs = x_train.flatten(1).long().cpu(), x.flatten(1).long().cpu()
+    d = tr.shape[1]
+    if per_position:                                     # counts[i, j]: value j at position i
+        counts = torch.zeros(d, num_classes, dtype=torch.float64)
+        counts.scatter_add_(1, tr.t(), torch.ones(d, len(tr), dtype=torch.float64))
+    else:
+        counts = torch.bincount(tr.flatten(), minlength=num_classes).double().expand(d, -1)
+    log_p = (counts + pseudocount).log() - (counts.sum(1, keepdim=True) + num_classes * pseudocount).log()  # (D, K)
+    return -log_p.gather(1, xs.t()).sum(0)             # (B,)
+
+
 def log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0, logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Log density of a diagonal Gaussian, summed over the last dimension.
 

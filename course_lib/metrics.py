@@ -16,10 +16,12 @@
 * :class:`FIDReference` -- reference features cached once; ``.fid(x)`` and ``.floor(n)``, the FID of
   held-out real data at the same sample size, against which every FID is read.
 * :func:`recognisable_rate` -- the fraction of samples the course classifier recognises with
-  probability >= 0.9, and the share of each class among them (mode coverage).
+  probability >= 0.9, and the share of each class among them (mode coverage);
+  :func:`class_probabilities` -- the classifier's softmax (its max is the confidence).
 * :func:`precision_recall` -- k-NN manifold precision (fidelity) and recall (coverage) of a sample
   set against real data (Kynkaenniemi et al. 2019): mode dropping lowers recall, blur lowers precision;
-  :func:`knn_radii`, :func:`manifold_coverage` are its parts.
+  :func:`knn_radii`, :func:`manifold_coverage` are its parts; :func:`distance_to_support` finds the
+  points far from a set (the holes of a latent space).
 * :func:`kid` -- the kernel inception distance, an *unbiased* MMD^2 estimate (Binkowski et al. 2018).
 * :func:`inception_score` -- exp E_x KL(p(y|x) || p(y)) with the network's classifier head.
 * :func:`mode_coverage` -- modes covered, fraction of high-quality samples and KL over modes
@@ -273,6 +275,29 @@ class FIDReference:
 
 
 @torch.no_grad()
+def class_probabilities(x: torch.Tensor, net: FeatureNetwork, batch_size: int = 256) -> torch.Tensor:
+    """The classifier's class probabilities ``softmax(logits)`` of images, in batches.
+
+    ``class_probabilities(x, net).max(1).values`` is the classifier's *confidence*: near 1 for a clear
+    digit, near 1/K for an image it cannot place.
+
+    Args:
+        x: (N, C, H, W) images in [0, 1].
+        net: a network with logits (:func:`course_classifier`).
+        batch_size: images per forward pass.
+
+    Returns:
+        (N, K) float64 probabilities on the CPU; each row sums to 1.
+    """
+    if net.logits is None:
+        raise ValueError(f"{net.name} has no classifier head; class probabilities need its logits")
+    checks.image_batch(x, "x")
+    checks.positive_int(batch_size, "batch_size")
+    return torch.cat([F.softmax(net.logits(net.prepare(x[i:i + batch_size])).double(), 1).cpu()
+                      for i in range(0, len(x), batch_size)])
+
+
+@torch.no_grad()
 def recognisable_rate(x: torch.Tensor, net: FeatureNetwork, threshold: float = 0.9, batch_size: int = 256) -> dict:
     """How many samples the classifier recognises, and which classes they cover.
 
@@ -294,8 +319,7 @@ def recognisable_rate(x: torch.Tensor, net: FeatureNetwork, threshold: float = 0
     checks.image_batch(x, "x")
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be a probability in (0, 1), got {threshold}")
-    p = torch.cat([F.softmax(net.logits(net.prepare(x[i:i + batch_size])).double(), 1).cpu()
-                   for i in range(0, len(x), batch_size)])
+    p = class_probabilities(x, net, batch_size)
     conf, cls = p.max(1)
     ok = conf >= threshold
     k = p.shape[1]
@@ -327,6 +351,31 @@ def knn_radii(feats: ArrayLike, k: int = 3) -> np.ndarray:
         raise ValueError(f"need more than k={k} points to estimate k-NN radii, got {len(f)}")
     d = torch.cdist(torch.from_numpy(f), torch.from_numpy(f))
     return d.kthvalue(k + 1, dim=1).values.numpy()                 # the 1st smallest is the point itself (0)
+
+
+def distance_to_support(points: ArrayLike, support: ArrayLike, batch_size: int = 1024) -> np.ndarray:
+    """Euclidean distance from every point to its nearest point of ``support``.
+
+    Large distances mark the *holes* of a set: places no support point is near (e.g. latent points that no
+    training image encodes to).
+
+    Args:
+        points: (M, D) query points.
+        support: (N, D) the set, N >= 1.
+        batch_size: query points per distance matrix (memory is ``batch_size * N``).
+
+    Returns:
+        (M,) distances, float64; 0 for a point of the support itself.
+    """
+    p, s = checks.feature_matrix(points, "points"), checks.feature_matrix(support, "support")
+    if p.shape[1] != s.shape[1]:
+        raise ValueError(f"points are {p.shape[1]}-D but support is {s.shape[1]}-D")
+    if len(s) == 0:
+        raise ValueError("support is empty; the distance to it is undefined")
+    checks.positive_int(batch_size, "batch_size")
+    st = torch.from_numpy(s)
+    return np.concatenate([torch.cdist(torch.from_numpy(p[i:i + batch_size]), st).min(1).values.numpy()
+                           for i in range(0, len(p), batch_size)] or [np.zeros(0)])
 
 
 def manifold_coverage(points: ArrayLike, support: ArrayLike, k: int = 3) -> float:

@@ -1,4 +1,4 @@
-"""Tests of course_lib.evaluation: FID extrapolation, C2ST, preference, MIG."""
+"""Tests of course_lib.evaluation: FID extrapolation, C2ST, preference, mixture and kernel likelihoods, MIG."""
 
 import math
 
@@ -47,6 +47,39 @@ def test_log_mixture_matches_direct_and_bound():
     assert (lp_good - lm <= math.log(100) + 1e-9).all()
     with pytest.raises(ValueError, match="sum to 1"):
         evaluation.log_mixture([lp_good, lp_noise], [0.5, 0.6])
+
+
+def test_bernoulli_kernel_log_likelihood_closed_form():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(5, 1, 4, 4, generator=g) < 0.5).float()
+    centers = torch.rand(3, 1, 4, 4, generator=g)
+    lam = 0.2
+    got = evaluation.bernoulli_kernel_log_likelihood(x, centers, lam)
+    # oracle: torch.distributions, one product-Bernoulli per centre, uniform mixture
+    per = torch.stack([torch.distributions.Bernoulli(probs=((1 - lam) * c + lam / 2).double().flatten())
+                       .log_prob(x.double().flatten(1)).sum(1) for c in centers], 1)          # (N, M)
+    torch.testing.assert_close(got, torch.logsumexp(per, 1) - math.log(3))
+    # smoothing 1 is the uniform distribution on 16 binary pixels; identical centres = one centre
+    torch.testing.assert_close(evaluation.bernoulli_kernel_log_likelihood(x, centers, 1.0),
+                               torch.full((5,), -16 * math.log(2), dtype=torch.float64))
+    torch.testing.assert_close(evaluation.bernoulli_kernel_log_likelihood(x, centers[:1].repeat(4, 1, 1, 1), lam),
+                               per[:, 0])
+    # a proper distribution: probabilities of all 2^4 binary images sum to 1
+    allx = torch.tensor([[(i >> b) & 1 for b in range(4)] for i in range(16)], dtype=torch.float32)
+    total = evaluation.bernoulli_kernel_log_likelihood(allx, torch.rand(7, 4, generator=g), 0.1).exp().sum()
+    assert float(total) == pytest.approx(1.0)
+
+
+def test_bernoulli_kernel_log_likelihood_bad_input():
+    x, c = torch.ones(2, 4), torch.full((3, 4), 0.5)
+    with pytest.raises(ValueError, match="binary"):
+        evaluation.bernoulli_kernel_log_likelihood(x * 0.5, c, 0.1)
+    with pytest.raises(ValueError, match="smoothing"):
+        evaluation.bernoulli_kernel_log_likelihood(x, c, 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        evaluation.bernoulli_kernel_log_likelihood(x, torch.full((3, 5), 0.5), 0.1)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        evaluation.bernoulli_kernel_log_likelihood(x, c * 3, 0.1)
 
 
 # ---------------------------------------------------------------- MI and MIG

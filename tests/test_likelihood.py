@@ -155,3 +155,37 @@ def test_nll_dispatch_and_evaluate_nll_in_batches():
     logits = torch.randn(2, 4, 1, 3, 3)
     idx = torch.randint(0, 4, (2, 1, 3, 3))
     assert torch.allclose(likelihood.nll(logits, idx), likelihood.categorical_nll(logits, idx))
+
+
+def test_independent_categorical_nll_closed_forms():
+    k = 4
+    # every value equally often at every position: D log K, per position or shared, any pseudocount
+    x_train = torch.arange(k).repeat_interleave(3)[:, None].repeat(1, 6).reshape(-1, 2, 3)   # (12, 2, 3)
+    x = torch.randint(k, (5, 2, 3), generator=torch.Generator().manual_seed(0))
+    for per_position in (True, False):
+        nll = likelihood.independent_categorical_nll(x_train, x, k, per_position=per_position, pseudocount=0.5)
+        assert nll.shape == (5,) and torch.allclose(nll, torch.full((5,), 6 * math.log(k), dtype=torch.float64))
+    # two positions, K = 2: position 0 always 0, position 1 always 1 (3 training rows), Laplace smoothing:
+    # p(k_0 = 0) = p(k_1 = 1) = (3 + 1) / (3 + 2) = 0.8; the shared histogram gives 1/2 everywhere
+    x_train = torch.tensor([[0, 1]] * 3)
+    x = torch.tensor([[0, 1], [1, 0]])
+    nll = likelihood.independent_categorical_nll(x_train, x, 2)
+    assert nll.tolist() == pytest.approx([-2 * math.log(0.8), -2 * math.log(0.2)])
+    shared = likelihood.independent_categorical_nll(x_train, x, 2, per_position=False)
+    assert shared.tolist() == pytest.approx([2 * math.log(2)] * 2)
+
+
+def test_independent_categorical_nll_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    x_train = torch.randint(5, (200, 3, 3), generator=g)
+    x = torch.randint(5, (7, 3, 3), generator=g)
+    counts = torch.stack([torch.bincount(x_train[:, i, j], minlength=5) for i in range(3) for j in range(3)]).double()
+    probs = (counts + 1) / (counts + 1).sum(1, keepdim=True)                                   # (9, 5)
+    ref = -D.Categorical(probs=probs).log_prob(x.flatten(1)).sum(1)
+    assert torch.allclose(likelihood.independent_categorical_nll(x_train, x, 5), ref)
+    with pytest.raises(TypeError, match="integer"):
+        likelihood.independent_categorical_nll(x_train.float(), x, 5)
+    with pytest.raises(ValueError, match=r"must be in \[0, 4\)"):
+        likelihood.independent_categorical_nll(x_train, x, 4)
+    with pytest.raises(ValueError, match="pseudocount"):
+        likelihood.independent_categorical_nll(x_train, x, 5, pseudocount=0.0)

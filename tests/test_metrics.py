@@ -169,6 +169,36 @@ def test_recognisable_rate_counts_confident_samples_and_their_classes():
         metrics.recognisable_rate(x, net, threshold=1.5)
 
 
+def test_class_probabilities_are_the_softmax_and_recognisable_rate_uses_them():
+    # logits (10, 0, 0) for a pixel set to 1: p = e^10 / (e^10 + 2), closed form; zeros: p = 1/3 each
+    net = metrics.FeatureNetwork("toy", lambda x: x.flatten(1), lambda x: x.flatten(1)[:, :3] * 10, 2, 1,
+                                 torch.device("cpu"))
+    x = torch.zeros(5, 1, 2, 2)
+    x[:2, 0, 0, 0] = 1
+    p = metrics.class_probabilities(x, net, batch_size=2)
+    assert p.shape == (5, 3) and p.dtype == torch.float64
+    assert torch.allclose(p.sum(1), torch.ones(5, dtype=torch.float64))
+    conf = p.max(1).values
+    assert conf[:2].tolist() == pytest.approx([math.exp(10) / (math.exp(10) + 2)] * 2)
+    assert conf[2:].tolist() == pytest.approx([1 / 3] * 3)
+    assert metrics.recognisable_rate(x, net)["rate"] == pytest.approx(float((conf >= 0.9).double().mean()))
+    headless = metrics.FeatureNetwork("no head", lambda x: x.flatten(1), None, 2, 1, torch.device("cpu"))
+    with pytest.raises(ValueError, match="no classifier head"):
+        metrics.class_probabilities(x, headless)
+
+
+def test_distance_to_support_closed_form_and_brute_force():
+    # support {(0, 0), (3, 4)}: (0, 1) -> 1, (3, 0) -> 3 (3 to the origin, 4 to (3, 4)), (6, 8) -> 5
+    d = metrics.distance_to_support(np.array([[0.0, 1.0], [3.0, 0.0], [6.0, 8.0]]), np.array([[0.0, 0.0], [3.0, 4.0]]))
+    np.testing.assert_allclose(d, [1.0, 3.0, 5.0])
+    pts, sup = _gauss(50, 3, seed=0), _gauss(20, 3, seed=1)
+    brute = np.linalg.norm(pts[:, None] - sup[None], axis=-1).min(1)
+    np.testing.assert_allclose(metrics.distance_to_support(pts, sup, batch_size=7), brute, rtol=1e-10)
+    assert np.all(metrics.distance_to_support(sup, sup) < 1e-6)            # a support point is on the support
+    with pytest.raises(ValueError, match="3-D but support is 2-D"):
+        metrics.distance_to_support(pts, sup[:, :2])
+
+
 def test_fid_equals_torchmetrics_on_identical_features():
     tm = pytest.importorskip("torchmetrics.image.fid")
     net = _toy_net()

@@ -6,9 +6,15 @@ The networks return logits and know nothing of losses (see :mod:`course_lib.like
 
 Shapes: images ``(B, C, H, W)``; Bernoulli models return logits ``(B, C, H, W)``, categorical
 models with ``levels=K`` return ``(B, K, C, H, W)`` and take long inputs ``(B, C, H, W)`` in ``[0, K)``.
+
+The convolutional networks report how many rows above a pixel they can see (``context_rows``), so a
+sampler may run them on those rows only (:func:`course_lib.likelihood.sample_autoregressive`), and
+:func:`conditional_copy` turns a trained network into a class-conditional one (warm start).
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -221,17 +227,27 @@ def masked_conv(in_channels: int, out_channels: int, kernel_size: int, mask_type
                         conv_mask(kernel_size, mask_type, in_channels, out_channels, color_channels))
 
 
-def _embed_input(x: torch.Tensor, in_channels: int, levels: int | None) -> torch.Tensor:
-    """Binary models: float images pass through. Categorical models: indices (long, or float holding
-    integers) become one-hot (B, C*K, H, W) grouped by channel; a float (B, C*K, H, W) input is
-    taken as already one-hot (used for gradient checks)."""
+def _embed_input(x: torch.Tensor, in_channels: int, levels: int | None, one_hot: bool = True) -> torch.Tensor:
+    """Binary models: float images pass through. Categorical models with ``one_hot``: indices (long, or
+    float holding integers) become one-hot (B, C*K, H, W) grouped by channel; a float (B, C*K, H, W)
+    input is taken as already one-hot (used for gradient checks). Categorical models without
+    ``one_hot``: indices become ``x / (K - 1)`` in [0, 1]; a float input is taken as already scaled."""
     checks.ndim(x, "x", 4, "(B, C, H, W)")
-    if levels is not None and x.is_floating_point() and x.shape[1] == in_channels * levels and levels > 1:
+    if levels is not None and one_hot and x.is_floating_point() and x.shape[1] == in_channels * levels and levels > 1:
         return x                                   # already one-hot (or soft) encoded
     if x.shape[1] != in_channels:
         raise ValueError(f"x must have {in_channels} channels in dim 1 of (B, C, H, W), got shape {tuple(x.shape)}")
     if levels is None:
         return x.float()
+    if not one_hot:                                # ordered values (gray levels): one scaled channel each
+        if x.is_floating_point():
+            try:
+                checks.value_range(x, "x", 0.0, 1.0)
+            except ValueError as e:
+                raise ValueError(f"{e}; a float input of this network is taken as x / (K - 1) in [0, 1]: "
+                                 f"pass the integer levels (long) instead") from None
+            return x
+        return x.float() / (levels - 1)
     b, c, h, w = x.shape
     return F.one_hot((x.round() if x.is_floating_point() else x).long().clamp(0, levels - 1), levels).permute(0, 1, 4, 2, 3).reshape(b, c * levels, h, w).float()
 
@@ -258,24 +274,31 @@ class PixelCNN(nn.Module):
         kernel_size: first (type A) kernel size (7 in the paper).
         layer_kernel: kernel size of the type-B layers (3).
         num_classes: if given, a class embedding is added to every layer: ``p(x | y)``.
+        one_hot_input: categorical models only. True: each value enters as K one-hot channels (unordered
+            values such as VQ-VAE codes). False: it enters as one channel ``x / (K - 1)`` in [0, 1] (ordered
+            values such as 8-bit gray levels; the first layer is K times smaller). The output is the
+            K-way softmax either way.
 
     Shapes:
         ``forward(x (B, C, H, W), y (B,) | None)`` -> logits (B, C, H, W) or (B, K, C, H, W).
-        ``x`` is float (values in [0, 1]) or long (indices in ``[0, K)``, one-hot encoded).
+        ``x`` is float (values in [0, 1]) or long (indices in ``[0, K)``, one-hot encoded or scaled).
 
     Reference:
-        van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks", arXiv:1601.06759.
+        van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks", arXiv:1601.06759
+        (Sec. 3.4: the 256-way softmax over gray levels).
     """
 
     def __init__(self, in_channels: int = 1, levels: int | None = None, hidden: int = 64, num_layers: int = 7,
-                 kernel_size: int = 7, layer_kernel: int = 3, num_classes: int | None = None):
+                 kernel_size: int = 7, layer_kernel: int = 3, num_classes: int | None = None,
+                 one_hot_input: bool = True):
         super().__init__()
         checks.positive_int(in_channels, "in_channels")
         if levels is not None and levels < 2:
             raise ValueError(f"levels must be None (binary) or >= 2, got {levels}")
         self.in_channels, self.levels, self.num_classes = in_channels, levels, num_classes
+        self.one_hot_input = bool(one_hot_input)
         cc = in_channels
-        feat_in = in_channels * (levels if levels else 1)
+        feat_in = in_channels * (levels if levels and self.one_hot_input else 1)
         out = in_channels * (levels if levels else 1)
         hidden = checks.positive_int(hidden, "hidden")
         self.first = masked_conv(feat_in, hidden, kernel_size, "A", cc)
@@ -284,9 +307,18 @@ class PixelCNN(nn.Module):
                                   masked_conv(hidden, out, 1, "B", cc))
         self.embed = nn.Embedding(num_classes, hidden) if num_classes else None
 
+    @property
+    def context_rows(self) -> int:
+        """Rows above a pixel that its conditional can see: ``kernel_size // 2 + num_layers * (layer_kernel // 2)``.
+
+        The height of the receptive field above the pixel (the 1x1 head adds none); a sampler may run the
+        network on these rows and the current one only (:func:`course_lib.likelihood.sample_autoregressive`).
+        """
+        return self.first.kernel_size[0] // 2 + sum(layer.kernel_size[0] // 2 for layer in self.layers)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         cond = _class_bias(self.embed, y, x.shape[0])
-        h = self.first(_embed_input(x, self.in_channels, self.levels))
+        h = self.first(_embed_input(x, self.in_channels, self.levels, self.one_hot_input))
         for layer in self.layers:
             h = h + cond
             h = h + layer(F.relu(h))            # residual type-B layer
@@ -381,6 +413,15 @@ class GatedPixelCNN(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
                                   nn.Conv2d(hidden, feat_in, 1))
 
+    @property
+    def context_rows(self) -> int:
+        """Rows above a pixel that its conditional can see: ``first_kernel // 2 + num_layers * (kernel_size // 2)``.
+
+        The first vertical convolution reaches ``first_kernel // 2`` rows up, each gated layer one more
+        ``kernel_size // 2`` (see :attr:`PixelCNN.context_rows`).
+        """
+        return self.v_first.kernel_size[0] // 2 + sum(layer.v_conv.kernel_size[0] // 2 for layer in self.layers)
+
     def stacks(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The vertical and horizontal feature maps after the last layer (B, hidden, H, W) each."""
         e = _embed_input(x, self.in_channels, self.levels)
@@ -394,6 +435,47 @@ class GatedPixelCNN(nn.Module):
             raise ValueError("this network is unconditional (num_classes=None) but got labels y")
         _, h = self.stacks(x, y)
         return _split_logits(self.head(h), self.in_channels, self.levels)
+
+
+def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCNN | GatedPixelCNN:
+    """A class-conditional copy of a trained unconditional network, for a warm start.
+
+    The copy has the same weights plus a class embedding (:class:`PixelCNN`: one, added before every
+    layer; :class:`GatedPixelCNN`: one per gated layer) initialised to **zero**, so at first
+    ``p(x | y) = p(x)`` for every label; training the copy on labelled data teaches it to use y. The
+    original network is left unchanged.
+
+    Args:
+        net: an unconditional :class:`PixelCNN` or :class:`GatedPixelCNN` (``num_classes=None``).
+        num_classes: number of labels.
+
+    Returns:
+        The conditional copy (same device), in the training mode of ``net``.
+
+    Reference:
+        van den Oord et al. 2016, "Conditional Image Generation with PixelCNN Decoders", arXiv:1606.05328,
+        Eq. (4) (the label enters every layer as a learned bias ``V^T h``).
+    """
+    if not isinstance(net, (PixelCNN, GatedPixelCNN)):
+        raise TypeError(f"net must be a PixelCNN or GatedPixelCNN, got {type(net).__name__}")
+    if net.num_classes is not None:
+        raise ValueError(f"net is already class-conditional (num_classes={net.num_classes})")
+    checks.positive_int(num_classes, "num_classes")
+    new = copy.deepcopy(net)
+    device = next(net.parameters()).device
+
+    def zero_embedding(dim: int) -> nn.Embedding:
+        embed = nn.Embedding(num_classes, dim).to(device)
+        nn.init.zeros_(embed.weight)
+        return embed
+
+    if isinstance(new, PixelCNN):
+        new.embed = zero_embedding(new.first.out_channels)
+    else:
+        for layer in new.layers:
+            layer.embed = zero_embedding(layer.v_conv.out_channels)
+    new.num_classes = num_classes
+    return new
 
 
 # --------------------------------------------------------------------------------------
