@@ -1153,3 +1153,48 @@ def load_or_train(name: str, trainer: Trainer, num_steps: int, **kw: Any) -> Run
     trainer.step = ckpt.current_step if ckpt.current_step else ckpt.step
     seconds = ckpt.history["time"][-1] if ckpt.history.get("time") else ckpt.elapsed_s
     return Run(history, dict(ckpt.extra), float(seconds), trainer)
+
+
+# ----------------------------------------------------------------------------------------
+# The course's MNIST DCGAN: trained once, judged by every chapter that needs a trained GAN
+# ----------------------------------------------------------------------------------------
+MNIST_DCGAN: dict[str, dict[str, Any]] = {
+    # n: training digits (None = all 50,000); width: D's first / G's last feature maps
+    "smoke": dict(n=500, width=8, steps=30, batch_size=32, latent_dim=64),
+    "lecture": dict(n=None, width=32, steps=4000, batch_size=64, latent_dim=64),
+    "full": dict(n=None, width=64, steps=20000, batch_size=128, latent_dim=100),
+}
+
+
+def mnist_dcgan(frames: int = 6, budget: str | None = None, **kw: Any) -> Run:
+    """The course's DCGAN on the full MNIST, trained once and cached as ``dcgan-mnist-w<width>``.
+
+    Radford et al.'s architecture (``nets.dcgan``) and Adam settings with the non-saturating loss,
+    at the sizes of :data:`MNIST_DCGAN` for the budget. Notebook 06 builds it step by step and trains
+    it here; notebooks that judge a trained GAN (07, 09, 10) call the same function and load the same
+    checkpoint (or train it, identically, when they run first): one well-trained generator for the course.
+    Training is seeded inside (the caller's random stream is left alone), so the model does not depend
+    on which notebook trains it.
+
+    Args:
+        frames: sample grids of 16 fixed latents kept over training (``run.extra["samples"]``).
+        budget: the sizes' budget (default the active one).
+        **kw: passed to :func:`load_or_train` (``retrain=True``, ``verbose=False``).
+
+    Returns:
+        A :class:`Run`; ``run.trainer.generator`` is the trained G (latent size
+        ``run.trainer.latent_shape[0]``), ``run.extra["samples"]`` the (frames, 16, 1, 28, 28) strip.
+    """
+    from . import data
+    from .nets import dcgan
+
+    s = MNIST_DCGAN[env.budget(budget)]
+    x = data.load("mnist", n=s["n"]).pm1()
+    every = max(1, s["steps"] // (checks.positive_int(frames, "frames") - 1 if frames > 1 else 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        G = dcgan.Generator(s["latent_dim"], 1, 28, s["width"])
+        D = dcgan.Discriminator(1, 28, s["width"])
+        trainer = Trainer(G, D, variant("ns"), x, s["latent_dim"], s["batch_size"],
+                          callbacks=[SampleGrid(every, n=16)], log_every=max(1, min(50, every)), desc="dcgan mnist")
+        return load_or_train(f"dcgan-mnist-w{s['width']}", trainer, s["steps"], **kw)

@@ -7,13 +7,17 @@ dimensions, so a mean over the batch is the usual "test NLL in nats". Conversion
 
 The autoregressive sampling loop (:func:`sample_autoregressive`) works for any model that maps
 a partially filled image to per-pixel logits (PixelCNN, Gated PixelCNN, a PixelCNN prior over
-VQ-VAE codes).
+VQ-VAE codes); :func:`to_levels` / :func:`from_levels` convert images to the integer levels of a
+256-way softmax and back; :func:`seconds_per_sample` times a sampler.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +31,37 @@ LN2 = math.log(2.0)
 # --------------------------------------------------------------------------------------
 # Units
 # --------------------------------------------------------------------------------------
+def to_levels(x: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Images in [0, 1] -> integer levels ``round(x (K - 1))`` in ``[0, K)`` (long): the targets of a K-way softmax.
+
+    Args:
+        x: (B, ...) floats in [0, 1] (8-bit images stored as ``k / 255`` come back exactly as ``k``).
+        levels: K (256 for 8-bit gray levels).
+
+    Returns:
+        Long tensor of the same shape with values in ``[0, K)``.
+
+    Reference:
+        van den Oord et al. 2016, "Pixel Recurrent Neural Networks", arXiv:1601.06759, Sec. 3.4 (pixels as
+        discrete values, one 256-way softmax per pixel).
+    """
+    checks.floating(x, "x")
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}")
+    checks.value_range(x, "x", 0.0, 1.0)
+    return (x * (levels - 1)).round().long().clamp_(0, levels - 1)
+
+
+def from_levels(k: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Integer levels in ``[0, K)`` -> float images ``k / (K - 1)`` in [0, 1] (the inverse of :func:`to_levels`)."""
+    checks.tensor(k, "k")
+    if k.is_floating_point():
+        raise TypeError(f"k must hold integer levels (long), got dtype {k.dtype}")
+    if levels < 2:
+        raise ValueError(f"levels must be >= 2, got {levels}")
+    return k.float() / (levels - 1)
+
+
 def bits_per_dim(nats: torch.Tensor | float, num_dims: int) -> torch.Tensor | float:
     """Convert a negative log-likelihood per example from nats to bits per dimension.
 
@@ -330,13 +365,20 @@ def importance_log_px(x: torch.Tensor, encode: Callable[[torch.Tensor], tuple[to
 def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: Sequence[int],
                           levels: int | None = None, num_frames: int = 0, temperature: float = 1.0,
                           generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                          ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                          context_rows: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Draw samples from an autoregressive image model one pixel (and channel) at a time.
 
     For every position in raster order (row by row, left to right, channels R -> G -> B inside
     a pixel) the model is run on the partial image and the value of that position is drawn
     from its conditional ``p(x_i | x_<i)``; later positions are still 0 and are ignored by a
-    causal model.
+    causal model. A categorical model's value is drawn from its K-way softmax
+    (``torch.multinomial``); a Bernoulli model's from the sigmoid of its logit.
+
+    With ``context_rows = R`` the model runs only on the rows ``i - R ... i`` of the current row i
+    (fewer at the top). For a causal convolutional network whose receptive field reaches R rows up
+    (``net.context_rows`` of :class:`course_lib.nets.autoregressive.PixelCNN`) the conditionals, and so
+    the samples for the same random numbers, are those of the full image: the rows further up and the
+    rows below cannot change them. It does about ``H / (R + 1)`` times less work.
 
     Args:
         model: ``x -> logits``; Bernoulli models (``levels=None``) take float x (B, C, H, W) and
@@ -347,6 +389,7 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
         temperature: divide logits by this (< 1: sharper, > 1: more random).
         generator: optional seeded CPU generator.
         device: where to run the model.
+        context_rows: None (run on the whole image) or R >= 0, the rows above a pixel the model can see.
 
     Returns:
         ``(x, frames)``: the samples (float {0,1} or long indices) and a list of partial samples.
@@ -360,6 +403,10 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
         checks.positive_int(int(s), f"shape {n}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    if context_rows is not None and (isinstance(context_rows, bool) or not isinstance(context_rows, int)
+                                     or context_rows < 0):
+        raise ValueError(f"context_rows must be None or an int >= 0 (the rows above a pixel the model sees, "
+                         f"e.g. net.context_rows), got {context_rows!r}")
     b, c, h, w = (int(s) for s in shape)
     x = torch.zeros(b, c, h, w, device=device, dtype=torch.float32 if levels is None else torch.long)
     total = c * h * w
@@ -367,17 +414,56 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
     frames: list[torch.Tensor] = []
     t = 0
     for i in range(h):
+        top = 0 if context_rows is None else max(0, i - context_rows)
+        r = i - top                                     # row i inside the window the model sees
         for j in range(w):
             for ch in range(c):
-                logits = model(x)
+                logits = model(x if context_rows is None else x[:, :, top:i + 1])
                 if levels is None:
-                    p = torch.sigmoid(logits[:, ch, i, j] / temperature)
+                    p = torch.sigmoid(logits[:, ch, r, j] / temperature)
                     u = torch.rand(b, generator=generator).to(p)
                     x[:, ch, i, j] = (u < p).float()
                 else:
-                    probs = torch.softmax(logits[:, :, ch, i, j] / temperature, dim=1)
+                    probs = torch.softmax(logits[:, :, ch, r, j] / temperature, dim=1)
                     x[:, ch, i, j] = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0].to(x.device)
                 t += 1
                 if t in marks:
                     frames.append(x.clone().cpu())
     return x, frames
+
+
+def seconds_per_sample(sample: Callable[[int], Any], n: int, repeats: int = 1, warmup: bool = False
+                       ) -> tuple[float, Any]:
+    """Wall-clock seconds per sample of a sampler: the median time of ``sample(n)`` divided by n.
+
+    Used to compare the cost of one image: pixel-by-pixel sampling (D network passes) against a decoder
+    that maps a latent code to all pixels in one pass.
+
+    Args:
+        sample: ``sample(n)`` draws a batch of n samples (a CUDA queue is synchronised before the clock stops).
+        n: batch size of each call.
+        repeats: timed calls (the median is taken).
+        warmup: make one untimed call first (allocations, lazy initialisation).
+
+    Returns:
+        ``(seconds per sample, output of the last call)``.
+    """
+    checks.positive_int(n, "n")
+    checks.positive_int(repeats, "repeats")
+    if not callable(sample):
+        raise TypeError(f"sample must be callable (n -> samples), got {type(sample).__name__}")
+
+    def sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    if warmup:
+        sample(n)
+        sync()
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = sample(n)
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / n, out

@@ -228,3 +228,67 @@ def test_colour_pixelcnn_uses_the_allowed_channels_of_its_own_pixel():
         dep[c] = (grad[0, :, 3, 3] != 0).int()
     # R <- nothing, G <- R, B <- R, G (strictly lower triangular)
     assert torch.equal(dep, torch.tensor([[0, 0, 0], [1, 0, 0], [1, 1, 0]], dtype=torch.int))
+
+
+# --------------------------------------------------------------------------------------
+# Context rows, scaled gray-level input, warm-started conditional copies
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, expected", [
+    (lambda: ar.PixelCNN(1, None, hidden=8, num_layers=3, kernel_size=5), 2 + 3),
+    (lambda: ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=7, layer_kernel=5), 3 + 2 * 2),
+    (lambda: ar.GatedPixelCNN(1, None, hidden=8, num_layers=3, kernel_size=3, first_kernel=5), 2 + 3),
+    (lambda: ar.GatedPixelCNN(1, None, hidden=8, num_layers=2, kernel_size=5, first_kernel=3), 1 + 2 * 2),
+])
+def test_context_rows_is_the_measured_height_of_the_receptive_field(make, expected):
+    torch.manual_seed(0)
+    net = make()
+    assert net.context_rows == expected
+    h, w = 16, 9
+    pos = (h - 1, w // 2)
+    rf = ar.receptive_field(net, (1, 1, h, w), pos)
+    rows_used = (rf > 0).any(1).nonzero().flatten()
+    assert int(rows_used.min()) == pos[0] - expected          # reaches exactly context_rows rows up
+
+
+def test_scaled_input_pixelcnn_is_causal_and_matches_one_hot_shapes():
+    torch.manual_seed(0)
+    net = ar.PixelCNN(1, levels=256, hidden=8, num_layers=2, kernel_size=3, one_hot_input=False)
+    assert net.first.in_channels == 1                        # one scaled channel, not 256 one-hot channels
+    x = torch.randint(0, 256, (2, 1, 5, 5))
+    logits = net(x)
+    assert logits.shape == (2, 256, 1, 5, 5)
+    assert torch.allclose(net(x.float() / 255), logits)      # float input = already scaled levels
+    mix = torch.randn(256)[None, :, None, None, None]          # a random mix of the K logits of each position
+    _check_causal(lambda v: (net(v) * mix).sum(1), 1, 5, 5)  # float input in [0, 1], one channel per pixel
+    colour = ar.PixelCNN(3, levels=4, hidden=12, num_layers=1, kernel_size=3, one_hot_input=False)
+    assert colour(torch.randint(0, 4, (1, 3, 4, 4))).shape == (1, 4, 3, 4, 4)
+    _check_causal(lambda v: (colour(v) * mix[:, :4]).sum(1), 3, 4, 4)
+    with pytest.raises(ValueError, match="pass the integer levels"):
+        net(x.float())                                       # 0..255 as floats: ambiguous, refused
+
+
+def test_conditional_copy_starts_unconditional_and_learns_the_label():
+    torch.manual_seed(0)
+    for net in (ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3),
+                ar.GatedPixelCNN(1, None, hidden=8, num_layers=2, first_kernel=3)):
+        cond = ar.conditional_copy(net, 10)
+        assert cond.num_classes == 10 and net.num_classes is None
+        x = (torch.rand(4, 1, 6, 6) < 0.3).float()
+        y = torch.tensor([0, 3, 7, 9])
+        assert torch.equal(cond(x, y), net(x))                # zero embedding: p(x | y) = p(x)
+        _check_causal(lambda v, cond=cond, y=y: cond(v, y[:2]), 1, 5, 5)
+        # a few steps on two classes with different images make the label matter
+        x2 = torch.stack([torch.zeros(1, 6, 6), torch.ones(1, 6, 6)]).repeat(4, 1, 1, 1)
+        y2 = torch.tensor([0, 1]).repeat(4)
+        opt = torch.optim.Adam(cond.parameters(), lr=1e-2)
+        for _ in range(30):
+            loss = likelihood.bernoulli_nll(cond(x2, y2), x2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert not torch.allclose(cond(x2, y2), cond(x2, 1 - y2))
+        assert torch.equal(ar.conditional_copy(net, 10)(x, y), net(x))   # the original is untouched
+    with pytest.raises(ValueError, match="already class-conditional"):
+        ar.conditional_copy(ar.PixelCNN(1, None, hidden=8, num_layers=1, num_classes=10), 10)
+    with pytest.raises(TypeError, match="PixelCNN or GatedPixelCNN"):
+        ar.conditional_copy(ar.MADE(4), 10)

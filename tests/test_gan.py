@@ -466,3 +466,15 @@ def test_ema_is_a_plain_callback_ready_when_the_trainer_is_built():
     after = list(ema.generator.parameters())
     for b, a, g in zip(before, after, G.parameters()):
         assert torch.allclose(a, 0.5 * b + 0.5 * g.detach())
+
+
+def test_the_course_dcgan_is_trained_once_and_leaves_the_random_stream_alone(ckpt_dir):
+    state = torch.get_rng_state()
+    run = gan.mnist_dcgan(frames=3, verbose=False)
+    assert torch.equal(torch.get_rng_state(), state)
+    s = gan.MNIST_DCGAN["smoke"]
+    assert run.trainer.step == s["steps"] and run.extra["samples"].shape == (3, 16, 1, 28, 28)
+    again = gan.mnist_dcgan(frames=3, verbose=False)                     # another notebook: loaded, same weights
+    for a, b in zip(run.trainer.generator.parameters(), again.trainer.generator.parameters()):
+        assert torch.equal(a, b)
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == [f"dcgan-mnist-w{s['width']}-smoke.pt"]

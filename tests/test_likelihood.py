@@ -1,12 +1,14 @@
 """Tests of course_lib.likelihood: units, NLLs and KL against torch.distributions, IWAE, sampling."""
 
 import math
+import time
 
 import pytest
 import torch
 from torch import distributions as D
 
 from course_lib import likelihood
+from course_lib.nets import autoregressive as ar
 
 
 def test_bits_per_dim_round_trip_and_paper_value():
@@ -189,3 +191,53 @@ def test_independent_categorical_nll_matches_torch_distributions():
         likelihood.independent_categorical_nll(x_train, x, 4)
     with pytest.raises(ValueError, match="pseudocount"):
         likelihood.independent_categorical_nll(x_train, x, 5, pseudocount=0.0)
+
+
+def test_to_levels_and_back_round_trips_8bit_images():
+    k = torch.arange(256).reshape(1, 1, 16, 16)
+    x = k.float() / 255
+    assert torch.equal(likelihood.to_levels(x), k)
+    assert torch.equal(likelihood.from_levels(likelihood.to_levels(x)), x)
+    assert likelihood.to_levels(torch.tensor([[0.0, 0.49, 0.51, 1.0]]), levels=2).tolist() == [[0, 0, 1, 1]]
+    with pytest.raises(ValueError, match="levels must be >= 2"):
+        likelihood.to_levels(x, levels=1)
+    with pytest.raises(TypeError, match="integer levels"):
+        likelihood.from_levels(x)
+
+
+def test_sample_autoregressive_with_context_rows_equals_the_full_image():
+    torch.manual_seed(0)
+    for net, levels in ((ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3), None),
+                        (ar.GatedPixelCNN(1, None, hidden=8, num_layers=1, first_kernel=3), None),
+                        (ar.PixelCNN(1, 6, hidden=8, num_layers=1, kernel_size=3, one_hot_input=False), 6)):
+        with torch.no_grad():                                  # sharpen: the samples follow the net, not noise
+            net.head[-1].weight.mul_(20)
+        full, _ = likelihood.sample_autoregressive(net, (3, 1, 9, 5), levels=levels,
+                                                   generator=torch.Generator().manual_seed(1))
+        window, frames = likelihood.sample_autoregressive(net, (3, 1, 9, 5), levels=levels, num_frames=3,
+                                                          context_rows=net.context_rows,
+                                                          generator=torch.Generator().manual_seed(1))
+        assert torch.equal(full, window) and torch.equal(frames[-1], window)
+    # a window too small for the net's receptive field changes the conditionals (the check is not vacuous)
+    net = ar.PixelCNN(1, None, hidden=8, num_layers=3, kernel_size=3)
+    x = (torch.rand(1, 1, 9, 5) < 0.5).float()
+    with torch.no_grad():
+        assert not torch.allclose(net(x)[..., 8, :], net(x[:, :, 8:])[..., 0, :])
+        assert torch.allclose(net(x)[..., 8, :], net(x[:, :, 8 - net.context_rows:])[..., -1, :], atol=1e-6)
+    with pytest.raises(ValueError, match="context_rows"):
+        likelihood.sample_autoregressive(net, (1, 1, 2, 2), context_rows=-1)
+
+
+def test_seconds_per_sample_times_the_median_call_per_sample():
+    calls = []
+
+    def sample(n):
+        calls.append(n)
+        time.sleep(0.02)
+        return torch.zeros(n)
+
+    t, out = likelihood.seconds_per_sample(sample, 4, repeats=3, warmup=True)
+    assert calls == [4, 4, 4, 4] and out.shape == (4,)
+    assert 0.02 / 4 <= t < 0.5
+    with pytest.raises(ValueError, match="repeats"):
+        likelihood.seconds_per_sample(sample, 4, repeats=0)

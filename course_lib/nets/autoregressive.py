@@ -242,7 +242,7 @@ def _embed_input(x: torch.Tensor, in_channels: int, levels: int | None, one_hot:
     if not one_hot:                                # ordered values (gray levels): one scaled channel each
         if x.is_floating_point():
             try:
-                checks.value_range(x, "x", 0.0, 1.0)
+                checks.value_range(x.detach(), "x", 0.0, 1.0)
             except ValueError as e:
                 raise ValueError(f"{e}; a float input of this network is taken as x / (K - 1) in [0, 1]: "
                                  f"pass the integer levels (long) instead") from None
