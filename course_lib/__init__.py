@@ -27,8 +27,9 @@ Three questions find anything:
        quality      PSNR, SSIM, masks, the Y channel, detail (the one sharpness measure)
        metrics      FID (FIDReference), Inception score, KID, precision/recall, recognisable_rate
 
-   and, serving many chapters in the same way: gan + losses (the one adversarial loop and its loss
-   pairs), features (pretrained networks), likelihood (NLL, ELBO, IWAE).
+   and, serving many chapters in the same way: gan + losses (the one adversarial loop, its loss
+   pairs, and the course's trained MNIST DCGAN ``gan.mnist_dcgan``), features (pretrained networks),
+   likelihood (NLL, ELBO, IWAE, autoregressive sampling).
 
 3. Otherwise: the chapter's module, with its networks in ``nets/`` under the same name::
 

@@ -58,6 +58,13 @@ data (conditions, extra loss terms) and callbacks, never a subclass:
   True skips that D update (no backward, no optimiser step); ``d_skipped`` logs the fraction::
 
       gan.Trainer(G, D, gan.variant("ns"), voxels, 200, callbacks=[gan.SkipDIfAccurate(0.8)])  # 3D-GAN
+
+* **the weight of the adversarial loss** is data too: ``adv_weight`` (SRGAN's 1e-3; 0 = terms only)::
+
+      gan.variant("ns", adv_weight=1e-3, g_terms={"content": (1.0, content)})          # SRGAN, Eq. (3)
+
+The course's MNIST DCGAN (:func:`mnist_dcgan`) is trained once and cached by name; every chapter that
+judges a trained GAN on MNIST loads the same model.
 """
 
 from __future__ import annotations
