@@ -1141,6 +1141,50 @@ class Run:
     trainer: Trainer
 
 
+def window_means(steps: Sequence[float], values: Sequence[float], at_steps: Sequence[float]) -> list[float]:
+    """The mean of a logged quantity over the steps of each window ending at ``at_steps``.
+
+    Aligns the trainer's history (logged every ``log_every`` steps) with evaluations made every
+    ``every`` steps (a :class:`Snapshot`, e.g. FID at ``extra["fid_steps"]``): window ``k`` holds the
+    steps ``(at_steps[k-1], at_steps[k]]`` (the first one starts at 0). Each logged value is itself a
+    mean over the steps since the previous log, so entries are weighted by the steps they cover.
+    A window that holds no log entry raises: log at least as often as you evaluate.
+
+    Args:
+        steps: (T,) increasing steps of the log entries (``run.history["step"]``).
+        values: (T,) the logged values (``run.history["d_loss"]``).
+        at_steps: (K,) increasing window ends, each > 0 (the evaluation steps after step 0).
+
+    Returns:
+        K means, one per window, e.g. the critic loss to pair with the FID at the same step.
+
+    Reference:
+        Arjovsky et al., "Wasserstein GAN", ICML 2017, Fig. 3-4 (the critic's estimate beside sample
+        quality over training).
+    """
+    steps, values, ends = [float(s) for s in steps], [float(v) for v in values], [float(a) for a in at_steps]
+    if len(steps) != len(values):
+        raise ValueError(f"steps and values must be aligned (one step per logged value), got {len(steps)} steps "
+                         f"and {len(values)} values")
+    if any(b <= a for a, b in itertools.pairwise(steps)) or any(b <= a for a, b in itertools.pairwise(ends)):
+        raise ValueError("steps and at_steps must be strictly increasing (the history's 'step' and the "
+                         "evaluation steps)")
+    if ends and ends[0] <= 0:
+        raise ValueError(f"at_steps must be > 0 (leave out the evaluation at step 0: no loss is logged before "
+                         f"it), got {ends[0]:g}")
+    covered = [b - a for a, b in zip([0.0, *steps], steps)]       # steps each log entry averages over
+    out, lo = [], 0.0
+    for hi in ends:
+        idx = [i for i, s in enumerate(steps) if lo < s <= hi]
+        if not idx:
+            raise ValueError(f"no log entry in the window ({lo:g}, {hi:g}]: log at least as often as you "
+                             f"evaluate (log_every <= every)")
+        w = sum(covered[i] for i in idx)
+        out.append(sum(values[i] * covered[i] for i in idx) / w)
+        lo = hi
+    return out
+
+
 def load_or_train(name: str, trainer: Trainer, num_steps: int, **kw: Any) -> Run:
     """Train with the engine inside :func:`course_lib.checkpoints.load_or_train` (cached, resumable).
 

@@ -18,6 +18,9 @@ hinge              :func:`hinge_d_loss`                         :func:`hinge_g_l
 
 The theory helpers :func:`gan_value` and :func:`optimal_discriminator` serve the 1-D checks
 of notebook 05 (the value at D* equals 2 JS - 2 log 2).
+
+:func:`input_gradient` gives the per-point gradient a generator loss sends back through each sample
+(the saturation pictures of notebook 07).
 """
 
 from __future__ import annotations
@@ -223,6 +226,42 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
     norms = grad.reshape(b, -1).norm(2, dim=1)
     return ((norms - target) ** 2).mean()
+
+
+def input_gradient(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    r"""Per-sample gradient $\nabla_x J(x_i)$ of a per-sample quantity with respect to the input points.
+
+    For a generator loss written per sample, $J(x) = g(D(x))$ (``fn = lambda x: F.softplus(-D(x))``),
+    ``input_gradient(fn, x_fake)[i]`` is the signal $\partial J / \partial x_i$ that reaches the generator
+    through sample $i$: near zero where the loss has saturated. The samples must not interact inside ``fn``
+    (no batch norm in training mode, no minibatch statistics); then the gradient of the sum is the
+    per-sample gradient.
+
+    Args:
+        fn: maps points (N, ...) to one value per point, shape (N,) or (N, 1).
+        x: (N, ...) floating-point points; left untouched (a detached copy is differentiated).
+
+    Returns:
+        (N, ...) gradients, detached, shaped like ``x``.
+
+    Reference:
+        Arjovsky & Bottou, "Towards Principled Methods for Training GANs", ICLR 2017, arXiv:1701.04862,
+        Fig. 2; Arjovsky et al. 2017, Fig. 2; Mao et al. 2017, arXiv:1611.04076, Fig. 1.
+    """
+    checks.tensor(x, "x")
+    if not x.is_floating_point() or x.ndim < 1 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty floating-point batch (N, ...), got dtype {x.dtype} and shape "
+                         f"{tuple(x.shape)}")
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = fn(x)
+    if not isinstance(out, torch.Tensor) or out.shape not in ((len(x),), (len(x), 1)):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"fn must return one value per point, shape ({len(x)},) or ({len(x)}, 1), got {got}")
+    if not out.requires_grad:
+        raise ValueError("fn's output does not depend on x (no gradient to take); was it computed under no_grad?")
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    return grad
 
 
 # ----------------------------------------------------------------------------------------

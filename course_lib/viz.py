@@ -466,6 +466,72 @@ def curve_strip(x: torch.Tensor, frames: Sequence[Mapping[str, torch.Tensor]], t
     return Shown(fig)
 
 
+def plot_1d_panels(x: torch.Tensor, panels: Sequence[Mapping[str, torch.Tensor]], titles: Sequence[str],
+                   densities: Mapping[str, torch.Tensor] | None = None, logy: bool | Sequence[bool] = False,
+                   ylabels: Sequence[str] | None = None, title: str | None = None) -> Any:
+    """Panels of curves over a 1-D grid with densities shaded behind them.
+
+    The 1-D pictures of the GAN losses: discriminators and critics over x in one panel, the gradient
+    each gives the generator in another (log scale), the data and the fakes shaded in both.
+
+    Args:
+        x: (M,) grid.
+        panels: per panel, ``{label: (M,) values}``.
+        titles: one caption per panel.
+        densities: ``{label: (M,) density}`` shaded in every panel on a hidden second y axis.
+        logy: log-scaled y axis, one flag for all panels or one per panel (gradient magnitudes).
+        ylabels: one y label per panel.
+        title: figure title.
+
+    Returns:
+        The figure (one axes per panel, plus one hidden axes per panel for the densities).
+
+    Reference:
+        Arjovsky & Bottou 2017, arXiv:1701.04862, Fig. 2; Arjovsky et al. 2017, arXiv:1701.07875, Fig. 2.
+    """
+    n = len(panels)
+    if n == 0 or len(titles) != n:
+        raise ValueError(f"need one title per panel, got {n} panels and {len(titles)} titles")
+    flags = [bool(logy)] * n if isinstance(logy, bool) else [bool(f) for f in logy]
+    if len(flags) != n or (ylabels is not None and len(ylabels) != n):
+        raise ValueError(f"logy and ylabels need one entry per panel ({n})")
+    xs = checks.ndim(checks.tensor(x, "x"), "x", 1, "(M,)").detach().float().cpu().numpy()
+
+    def values(v: torch.Tensor, what: str) -> np.ndarray:
+        a = torch.as_tensor(v).detach().float().cpu().reshape(-1).numpy()
+        if len(a) != len(xs):
+            raise ValueError(f"{what} has {len(a)} values but the grid x has {len(xs)}")
+        return a
+
+    fig, axes = plt.subplots(1, n, figsize=(min(14.0, 4.2 * n), 3.0))
+    axes = [axes] if n == 1 else list(axes)
+    for i, (ax, curves, t) in enumerate(zip(axes, panels, titles)):
+        if densities:
+            shade = ax.twinx()
+            for (name, dens), color in zip(densities.items(), ("0.3", "tab:red", "tab:green", "tab:purple")):
+                shade.fill_between(xs, values(dens, f"density {name!r}"), color=color, alpha=0.15, lw=0,
+                                   label=name if i == 0 else None)
+            shade.set_yticks([])
+            shade.set_ylim(bottom=0)
+            ax.set_zorder(shade.get_zorder() + 1)
+            ax.patch.set_visible(False)
+            if i == 0:
+                shade.legend(fontsize=7, loc="lower right")
+        for name, y in curves.items():
+            ax.plot(xs, values(y, f"curve {name!r}"), lw=1.5, label=name)
+        if flags[i]:
+            ax.set_yscale("log")
+        if ylabels is not None:
+            ax.set_ylabel(ylabels[i], fontsize=8)
+        ax.set_xlabel("x", fontsize=8)
+        ax.set_title(t, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return Shown(fig)
+
+
 def plot_decision_boundaries(scores: Mapping[str, Callable[[torch.Tensor], torch.Tensor]], x_real: torch.Tensor,
                              x_fake: torch.Tensor | Mapping[str, torch.Tensor], lim: float = 2.6, n: int = 120,
                              levels: Mapping[str, float] | None = None, title: str | None = None) -> Any:

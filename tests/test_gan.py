@@ -479,3 +479,28 @@ def test_the_course_dcgan_is_trained_once_and_leaves_the_random_stream_alone(ckp
         assert torch.equal(a, b)
     assert sorted(p.name for p in ckpt_dir.iterdir()) == [f"dcgan-mnist-w{s['width']}-lrd{s['lr_d']:g}-smoke.pt"]
     assert run.trainer.variant.lr_d == s["lr_d"] == run.trainer.variant.lr_g / 2
+
+
+def test_window_means_align_the_log_with_evaluations():
+    # logged every 10 steps; evaluated every 20: each window averages its two entries
+    steps, values = [10, 20, 30, 40, 50], [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert gan.window_means(steps, values, [20, 40]) == [2.0, 6.0]
+    # same cadence: the entries themselves (what a run with log_every == every gives)
+    assert gan.window_means(steps, values, [10, 20, 30]) == [1.0, 3.0, 5.0]
+    # a shorter last log interval (the run's final step) weighs less: weights 10, 10, 5
+    assert gan.window_means([10, 20, 25], [0.0, 5.0, 9.0], [25])[0] == pytest.approx((0 * 10 + 5 * 10 + 9 * 5) / 25)
+    with pytest.raises(ValueError, match="no log entry"):
+        gan.window_means(steps, values, [5])
+    with pytest.raises(ValueError, match="at_steps must be > 0"):
+        gan.window_means(steps, values, [0, 20])
+    with pytest.raises(ValueError, match="aligned"):
+        gan.window_means(steps, values[:3], [20])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        gan.window_means(steps, values, [40, 20])
+
+
+def test_window_means_of_a_trained_run_match_its_log():
+    _, hist = _toy(gan.variant("ns"), steps=40, log_every=10)
+    means = gan.window_means(hist["step"], hist["d_loss"], [20, 40])
+    d = hist["d_loss"]
+    assert means == pytest.approx([(d[0] + d[1]) / 2, (d[2] + d[3]) / 2])

@@ -162,3 +162,21 @@ def test_perceptual_loss_gradient_flows_to_input():
     loss.backward()
     assert loss.item() > 0 and x.grad.abs().sum() > 0
     assert losses.perceptual(y, y, net, "pool").item() == 0
+
+
+def test_input_gradient_is_the_per_sample_gradient():
+    x = torch.randn(5, 3)
+    g = losses.input_gradient(lambda p: (p ** 2).sum(1), x)
+    assert g.shape == x.shape and torch.allclose(g, 2 * x) and not g.requires_grad and not x.requires_grad
+    # the saturating generator loss log(1 - sigmoid(w.x)) on a linear D: -sigmoid(w.x) w per point
+    w = torch.tensor([[2.0], [-1.0], [0.5]])
+    D = lambda p: (p @ w)[:, 0]
+    g = losses.input_gradient(lambda p: torch.log1p(-torch.sigmoid(D(p))), x)
+    assert torch.allclose(g, -torch.sigmoid(D(x))[:, None] * w[:, 0], atol=1e-6)
+    assert losses.input_gradient(lambda p: p[:, :1], x).shape == x.shape        # (N, 1) outputs too
+    with pytest.raises(ValueError, match="one value per point"):
+        losses.input_gradient(lambda p: p, x)
+    with pytest.raises(ValueError, match="does not depend on x"):
+        losses.input_gradient(lambda p: torch.zeros(len(p)), x)
+    with pytest.raises(ValueError, match="floating-point"):
+        losses.input_gradient(lambda p: p.float().sum(1), torch.ones(3, 2, dtype=torch.long))

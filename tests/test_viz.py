@@ -99,3 +99,20 @@ def test_gan_figures():
     fig = viz.plot_decision_boundaries({"D": lambda p: torch.sigmoid(D(p))}, pts, pts, n=20)
     assert len(fig.axes) == 2                     # panel + colour bar
     assert len(viz.plot_xy({"s": ([1, 2], [3, 4])}, "x", "y").axes) == 1
+
+
+def test_plot_1d_panels_shades_densities_and_checks_lengths():
+    x = torch.linspace(-3, 3, 50)
+    dens = {"data": torch.exp(-(x - 2) ** 2), "fakes": torch.exp(-(x + 2) ** 2)}
+    fig = viz.plot_1d_panels(x, [{"D": torch.sigmoid(x)}, {"|grad|": torch.exp(x), "other": 1 + x ** 2}],
+                             ["scores", "gradients"], densities=dens, logy=[False, True], ylabels=["s", "g"])
+    assert len(fig.axes) == 4                     # two panels, each with a hidden axes for the densities
+    assert fig.axes[1].get_yscale() == "log" and fig.axes[0].get_yscale() == "linear"
+    assert len(fig.axes[1].lines) == 2
+    assert len(viz.plot_1d_panels(x, [{"D": x}], ["one"]).axes) == 1
+    with pytest.raises(ValueError, match="one title per panel"):
+        viz.plot_1d_panels(x, [{"D": x}], ["one", "two"])
+    with pytest.raises(ValueError, match="has 10 values but the grid x has 50"):
+        viz.plot_1d_panels(x, [{"D": x[:10]}], ["one"])
+    with pytest.raises(ValueError, match="one entry per panel"):
+        viz.plot_1d_panels(x, [{"D": x}], ["one"], logy=[True, False])
