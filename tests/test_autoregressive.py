@@ -292,30 +292,3 @@ def test_conditional_copy_starts_unconditional_and_learns_the_label():
         ar.conditional_copy(ar.PixelCNN(1, None, hidden=8, num_layers=1, num_classes=10), 10)
     with pytest.raises(TypeError, match="PixelCNN or GatedPixelCNN"):
         ar.conditional_copy(ar.MADE(4), 10)
-
-
-def test_class_map_starts_at_zero_keeps_causality_and_learns_where_ink_goes():
-    torch.manual_seed(0)
-    net = ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3)
-    cond = ar.conditional_copy(net, 2, spatial=True)
-    x, y = torch.bernoulli(torch.full((4, 1, 8, 8), 0.5)), torch.tensor([0, 1, 0, 1])
-    assert torch.equal(cond(x, y), net(x))                              # zero-initialised: p(x | y) = p(x)
-    # class 0 = ink in the top half, class 1 = ink in the bottom half: a location-free bias cannot say which
-    top = torch.zeros(64, 1, 8, 8); top[:, :, :4] = 1
-    data_x, data_y = torch.cat([top, top.flip(2)]), torch.cat([torch.zeros(64), torch.ones(64)]).long()
-    opt = torch.optim.Adam(cond.class_map.parameters(), 5e-2)
-    for _ in range(60):
-        loss = likelihood.nll(cond(data_x, data_y), data_x).mean()
-        opt.zero_grad(); loss.backward(); opt.step()
-    p = torch.sigmoid(cond(torch.zeros(2, 1, 8, 8), torch.tensor([0, 1])))[:, 0]
-    assert p[0, :2].mean() > 0.6 and p[1, :2].mean() < 0.4              # the map says where ink goes
-    past = ar.causal_past(8, 8, (4, 3))
-    rf = ar.receptive_field(lambda t: cond(t, torch.tensor([1])), (1, 1, 8, 8), (4, 3))
-    assert float(rf[~past].sum()) == 0                                  # still autoregressive
-
-
-def test_class_map_needs_a_conditional_pixelcnn():
-    with pytest.raises(ValueError, match="class_map=True needs num_classes"):
-        ar.PixelCNN(1, None, hidden=8, num_layers=1, class_map=True)
-    with pytest.raises(ValueError, match="PixelCNN only"):
-        ar.conditional_copy(ar.GatedPixelCNN(1, None, hidden=8, num_layers=1), 10, spatial=True)

@@ -274,7 +274,6 @@ class PixelCNN(nn.Module):
         kernel_size: first (type A) kernel size (7 in the paper).
         layer_kernel: kernel size of the type-B layers (3).
         num_classes: if given, a class embedding is added to every layer: ``p(x | y)``.
-        class_map: with ``num_classes``, also a location-dependent :class:`ClassMap` added to every layer.
         one_hot_input: categorical models only. True: each value enters as K one-hot channels (unordered
             values such as VQ-VAE codes). False: it enters as one channel ``x / (K - 1)`` in [0, 1] (ordered
             values such as 8-bit gray levels; the first layer is K times smaller). The output is the
@@ -291,7 +290,7 @@ class PixelCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, levels: int | None = None, hidden: int = 64, num_layers: int = 7,
                  kernel_size: int = 7, layer_kernel: int = 3, num_classes: int | None = None,
-                 one_hot_input: bool = True, class_map: bool = False):
+                 one_hot_input: bool = True):
         super().__init__()
         checks.positive_int(in_channels, "in_channels")
         if levels is not None and levels < 2:
@@ -307,9 +306,6 @@ class PixelCNN(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), masked_conv(hidden, hidden, 1, "B", cc), nn.ReLU(),
                                   masked_conv(hidden, out, 1, "B", cc))
         self.embed = nn.Embedding(num_classes, hidden) if num_classes else None
-        if class_map and not num_classes:
-            raise ValueError("class_map=True needs num_classes (a class-conditional network)")
-        self.class_map = ClassMap(num_classes, hidden) if class_map else None
 
     @property
     def context_rows(self) -> int:
@@ -322,52 +318,11 @@ class PixelCNN(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         cond = _class_bias(self.embed, y, x.shape[0])
-        if self.class_map is not None:                            # location-dependent term, Eq. (5)
-            cond = cond + self.class_map(y, x.shape[-2:])
         h = self.first(_embed_input(x, self.in_channels, self.levels, self.one_hot_input))
         for layer in self.layers:
             h = h + cond
             h = h + layer(F.relu(h))            # residual type-B layer
         return _split_logits(self.head(h + cond), self.in_channels, self.levels)
-
-
-class ClassMap(nn.Module):
-    """Location-dependent conditioning: a learned class map ``s = m(y)`` then a 1x1 convolution ``V * s``.
-
-    Each label owns ``map_channels`` small ``map_size x map_size`` maps; they are upsampled (bilinear) to
-    the image size and mixed into ``channels`` feature maps by a 1x1 convolution. Unlike the location-free
-    bias ``V^T h`` the label can say *where* ink goes (a 7 has its bar at the top), which a PixelCNN whose
-    receptive field sees a few rows cannot learn from the bias alone. The map depends on y only, never on
-    x, so the network stays autoregressive. The 1x1 convolution starts at zero (the map adds nothing).
-
-    Args:
-        num_classes: number of labels.
-        channels: feature channels to add the map to.
-        map_channels: maps per label.
-        map_size: side of each learned map before upsampling.
-
-    Shapes:
-        ``forward(y (B,), size (H, W))`` -> (B, channels, H, W).
-
-    Reference:
-        van den Oord et al. 2016, "Conditional Image Generation with PixelCNN Decoders", arXiv:1606.05328,
-        Eq. (5) (``s = m(h)``, added as ``V * s`` with a 1x1 convolution).
-    """
-
-    def __init__(self, num_classes: int, channels: int, map_channels: int = 4, map_size: int = 7):
-        super().__init__()
-        self.num_classes = checks.positive_int(num_classes, "num_classes")
-        self.map_channels = checks.positive_int(map_channels, "map_channels")
-        self.map_size = checks.positive_int(map_size, "map_size")
-        self.maps = nn.Embedding(num_classes, map_channels * map_size * map_size)
-        nn.init.normal_(self.maps.weight, std=1.0)
-        self.mix = nn.Conv2d(map_channels, checks.positive_int(channels, "channels"), 1)
-        nn.init.zeros_(self.mix.weight)
-        nn.init.zeros_(self.mix.bias)
-
-    def forward(self, y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        s = self.maps(y.long()).view(len(y), self.map_channels, self.map_size, self.map_size)
-        return self.mix(F.interpolate(s, size=tuple(size), mode="bilinear", align_corners=False))
 
 
 def _class_bias(embed: nn.Module | None, y: torch.Tensor | None, batch: int) -> torch.Tensor | float:
@@ -482,8 +437,7 @@ class GatedPixelCNN(nn.Module):
         return _split_logits(self.head(h), self.in_channels, self.levels)
 
 
-def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int,
-                     spatial: bool = False) -> PixelCNN | GatedPixelCNN:
+def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCNN | GatedPixelCNN:
     """A class-conditional copy of a trained unconditional network, for a warm start.
 
     The copy has the same weights plus a class embedding (:class:`PixelCNN`: one, added before every
@@ -494,8 +448,6 @@ def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int,
     Args:
         net: an unconditional :class:`PixelCNN` or :class:`GatedPixelCNN` (``num_classes=None``).
         num_classes: number of labels.
-        spatial: :class:`PixelCNN` only: also a location-dependent :class:`ClassMap` (Eq. 5 of the paper),
-            whose output convolution starts at zero too.
 
     Returns:
         The conditional copy (same device), in the training mode of ``net``.
@@ -517,12 +469,8 @@ def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int,
         nn.init.zeros_(embed.weight)
         return embed
 
-    if spatial and not isinstance(new, PixelCNN):
-        raise ValueError("spatial=True (a location-dependent class map) is implemented for PixelCNN only")
     if isinstance(new, PixelCNN):
         new.embed = zero_embedding(new.first.out_channels)
-        if spatial:
-            new.class_map = ClassMap(num_classes, new.first.out_channels).to(device)
     else:
         for layer in new.layers:
             layer.embed = zero_embedding(layer.v_conv.out_channels)
