@@ -240,3 +240,87 @@ def detail_ratio(x: torch.Tensor | Sequence[torch.Tensor], reference: torch.Tens
     if ref <= 0:
         raise ValueError("the reference images have no fine detail (constant images?); detail_ratio needs real images")
     return float(detail(x, mask).mean()) / ref
+
+
+def _grid_energy(x: torch.Tensor | Sequence[torch.Tensor], period: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: (energy of the Laplacian of the luma on the period x period grid, its total energy)."""
+    checks.positive_int(period, "period")
+    if period < 2:
+        raise ValueError(f"period must be >= 2 pixels (the upsampling factor), got {period}")
+    between, total = [], []
+    for t in _images(x, "x"):
+        h, w = (s - 2 for s in t.shape[-2:])
+        if min(h, w) < period:
+            raise ValueError(f"the grid measures need images of at least period + 2 = {period + 2} pixels a side, "
+                             f"got {tuple(t.shape[-2:])}")
+        y = to_y(t.detach().double().cpu())
+        r = F.conv2d(y, _LAPLACE.to(y).view(1, 1, 3, 3))[0, 0]                  # (H-2, W-2) Laplacian
+        r = r[: h - h % period, : w - w % period]
+        r = r - r.mean()
+        cells = r.reshape(r.shape[0] // period, period, r.shape[1] // period, period)
+        m = cells.mean(dim=(0, 2))                                               # (period, period): m_ab
+        between.append((r.numel() / period**2) * (m - m.mean()).square().sum())
+        total.append(r.square().sum())
+    return torch.stack(between), torch.stack(total)
+
+
+def grid_share(x: torch.Tensor | Sequence[torch.Tensor], period: int = 4) -> torch.Tensor:
+    r"""Share of the fine detail that repeats on a ``period`` x ``period`` pixel grid, per image.
+
+    The Laplacian of the luma $r = \Delta Y$ (as in :func:`detail`) is cropped to a multiple of ``period``
+    and averaged over all pixels that sit at the same position $(a, b)$ of the period x period cell,
+    $m_{ab} = \operatorname{mean}_{i \equiv a,\, j \equiv b} r_{ij}$. Real detail averages out over the cells;
+    a pattern tied to the grid of an upsampling layer (checkerboard artefacts) does not. The share is
+    the between-position part of the variance of $r$ (ANOVA's $\eta^2$),
+    $$g = \frac{n \sum_{a,b} (m_{ab} - \bar m)^2}{\sum_{i,j} (r_{ij} - \bar r)^2}\in[0, 1],$$
+    with $n$ pixels per position: the fraction of the non-constant spectral energy of $r$ at the
+    frequencies $k/\text{period}$ cycles per pixel (the period-``period`` grid and its harmonics, e.g.
+    periods 4 and 2 for two x2 sub-pixel stages). About $(\text{period}^2 - 1) / \#\text{pixels}$ for
+    natural images; 1 for a pure grid pattern.
+
+    Args:
+        x: (B, C, H, W) images in [0, 1] (C = 1 or 3), or a list of (C, H, W) images, at least
+            ``period + 2`` pixels on each side.
+        period: the grid's period in pixels (the upsampling factor; 4 for x4 SR), >= 2.
+
+    Returns:
+        (B,) float64 tensor in [0, 1] (0 for a constant image).
+
+    Reference:
+        Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016; Aitken et al.,
+        "Checkerboard artifact free sub-pixel convolution", arXiv:1707.02937 (the period of sub-pixel layers).
+    """
+    between, total = _grid_energy(x, period)
+    return torch.where(total > 0, between / total.clamp_min(1e-300), torch.zeros_like(total))
+
+
+def checkerboard_ratio(x: torch.Tensor | Sequence[torch.Tensor], reference: torch.Tensor | Sequence[torch.Tensor],
+                       period: int = 4) -> float:
+    """Grid-tied share of the fine detail in outputs relative to real images (pooled over the images).
+
+    The share of all images' fine-detail energy that sits on the ``period`` grid (:func:`grid_share`,
+    with the energies summed over the images first, so near-constant images do not dominate), for
+    ``x`` over that for ``reference``. About 1: the outputs' detail is no more tied to the upsampling
+    grid than the real images' (detail, not artefacts); well above 1: a pattern with the period of the
+    upsampling layers (checkerboard). Independent of the amount of detail (read that with
+    :func:`detail_ratio`).
+
+    Args:
+        x: outputs, (B, C, H, W) in [0, 1] or a list of images.
+        reference: real images (the ground truth), same forms.
+        period: the upsampling factor (4 for x4 SR: two x2 sub-pixel stages give periods 2 and 4).
+
+    Returns:
+        ``(sum grid energy / sum detail energy) of x`` over the same for ``reference``.
+
+    Reference:
+        Odena, Dumoulin & Olah, "Deconvolution and Checkerboard Artifacts", Distill 2016.
+    """
+    b_ref, t_ref = _grid_energy(reference, period)
+    b_x, t_x = _grid_energy(x, period)
+    if t_ref.sum() <= 0 or b_ref.sum() <= 0:
+        raise ValueError("the reference images have no fine detail (constant images?); checkerboard_ratio needs "
+                         "real images")
+    if t_x.sum() <= 0:
+        return 0.0
+    return float((b_x.sum() / t_x.sum()) / (b_ref.sum() / t_ref.sum()))

@@ -4,8 +4,9 @@ Data: LR/HR patch pairs cut from the embedded training photos, held-out test pho
 crops, and reference patches (a shifted crop of the same photo = a good reference, a crop of
 another photo = a bad one)::
 
-    hr, lr = superres.patch_pairs(data.photos("train"), hr_size=32, n=2000, scale=4)
-    hr_test = superres.test_crops(size=128)                           # (4, 3, 128, 128) held out
+    hr, lr = superres.patch_pairs(data.photos("train"), hr_size=64, n=2000, scale=4)
+    hr_test = superres.test_crops(size=64, grid=2)                    # (16, 3, 64, 64) held out
+    hr_t, refs, bad = superres.test_references(96, shifts=(0.25, 0.5, 0.75), rows=2)   # graded references
 
 SRGAN as data of the shared GAN engine (``gan.Trainer`` with ``latent_dim=None``, ``G(lr)``)::
 
@@ -17,8 +18,17 @@ image's features and the reference's, ``argmax_j`` swap, and the weight map ``S_
 
     swapped, weight, index = superres.feature_swap(content_feat, ref_feat_blurred, ref_values)
 
-Measures: PSNR/SSIM and fine detail relative to the ground truth (``quality.detail_ratio``, 1 = as much
-as the HR image) in :mod:`course_lib.quality`; :func:`feature_distance` here.
+The texture-transfer network and its ablations are data: the same network with the reference inputs
+as swapped (``"reference"``), with the weight map replaced by ones (``"no weight map"``) or with no
+reference at all (``"no reference"``: single-image SR)::
+
+    m, pix, s = superres.reference_inputs(swaps, "no reference")
+    loss, logs = superres.srntt_loss(net, (hr, lr, m, pix, swaps["pre_sr"], s), fnet, layer, tex_weight)
+    sr = superres.super_resolve_with_reference(net, lr_test, swaps_test, "reference")
+
+Measures: PSNR/SSIM, fine detail relative to the ground truth (``quality.detail_ratio``, 1 = as much
+as the HR image) and the share of it on the upsampling grid (``quality.checkerboard_ratio``) in
+:mod:`course_lib.quality`; :func:`feature_distance` here.
 
 References:
     Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a GAN" (SRGAN), CVPR 2017, arXiv:1609.04802.
@@ -28,7 +38,7 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,29 +77,37 @@ def patch_pairs(photos: Mapping[str, torch.Tensor], hr_size: int, n: int, scale:
     return hr, images.downsample(hr, scale)
 
 
-def test_crops(size: int, split: str = "test", scale: int = 4) -> torch.Tensor:
-    """The held-out photos, downsized so the short side is ``size``, centre-cropped to size x size.
+def test_crops(size: int, split: str = "test", scale: int = 4, grid: int = 1) -> torch.Tensor:
+    """Crops of the held-out photos: each downsized so its short side is ``grid * size``, the central square
+    cut into grid x grid crops of size x size.
 
     Args:
         size: side of the crops, divisible by ``scale``.
         split: photo split (``"test"``: astronaut, chelsea, coffee, china; never used for training).
         scale: the SR factor the side must be divisible by.
+        grid: crops per side of each photo's central square (2: four crops per photo, 16 in all).
 
     Returns:
-        (N, 3, size, size) in [0, 1], in the order of ``data.photos(split)``.
+        (N grid^2, 3, size, size) in [0, 1]: photo by photo in the order of ``data.photos(split)``, each
+        photo's crops row by row.
     """
     checks.positive_int(size, "size")
     checks.positive_int(scale, "scale")
+    checks.positive_int(grid, "grid")
     if size % scale:
         raise ValueError(f"size={size} must be divisible by scale={scale}")
+    side = grid * size
     out = []
     for im in data.photos(split).values():
         im = im.expand(3, -1, -1) if im.shape[0] == 1 else im
         h, w = im.shape[-2:]
-        f = size / min(h, w)
+        f = side / min(h, w)
         if f < 1:
-            im = data.resize(im[None], (max(size, round(h * f)), max(size, round(w * f))))[0]
-        out.append(images.center_crop(im, size).clamp(0, 1))
+            im = data.resize(im[None], (max(side, round(h * f)), max(side, round(w * f))))[0]
+        if min(im.shape[-2:]) < side:
+            raise ValueError(f"a {split} photo of size {h}x{w} is too small for {grid}x{grid} crops of {size} px")
+        sq = images.center_crop(im, side).clamp(0, 1)
+        out += [sq[:, a * size:(a + 1) * size, b * size:(b + 1) * size] for a in range(grid) for b in range(grid)]
     return torch.stack(out)
 
 
@@ -387,43 +405,147 @@ def reference_crops(images: Mapping[str, torch.Tensor], size: int, n: int, shift
     return hr, ref, good
 
 
-def test_references(size: int, shift: float = 0.5, split: str = "test", bad_seed: int = 0, scale: int = 4
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Held-out HR crops with a good and a bad reference each.
+def test_references(size: int, shifts: Sequence[float] = (0.5,), rows: int = 2, split: str = "test",
+                    bad_seed: int = 0, scale: int = 4) -> tuple[torch.Tensor, dict[float, torch.Tensor], torch.Tensor]:
+    """Held-out HR crops with references of graded similarity and an unrelated reference each.
 
-    Each photo is downsized so that its short side is ``2 * size``; the HR image is the central
-    size x size crop, the *good* reference the crop moved right by ``shift * size`` (a different view
-    of the same scene: ``1 - shift`` of it overlaps), the *bad* reference a random crop of a training
-    photo (unrelated content).
+    Each photo is downsized so that its short side is ``max(rows, 2) * size``; the HR crops are ``rows``
+    size x size crops stacked around the centre, in one column. The reference at shift ``t`` is the same
+    rows moved right by ``t * size`` pixels (a different view of the same scene: the right ``1 - t`` of
+    the HR crop is in it, the rest is nearby content), so smaller shifts are more similar references
+    (the graded similarity levels of SRNTT's CUFED5); the *bad* reference is a random crop of a training
+    photo (unrelated content). The column is placed so that the largest shift still fits.
 
     Args:
         size: side of HR crops and references, divisible by ``scale`` (and by the feature stride).
-        shift: horizontal offset of the good reference as a fraction of ``size`` (0 <= shift <= 0.5).
+        shifts: offsets of the references as fractions of ``size``, each in [0, 1].
+        rows: crops per photo (8 held-out crops from the 4 test photos with ``rows=2``).
         split: photo split of the HR images (``"test"``, held out).
         bad_seed: seed of the bad references' positions.
         scale: SR factor the size must be divisible by.
 
     Returns:
-        ``(hr, good_ref, bad_ref)``, each (N, 3, size, size) in [0, 1].
+        ``(hr, refs, bad_ref)``: (N, 3, size, size) HR crops, ``{shift: (N, 3, size, size)}`` references,
+        (N, 3, size, size) unrelated references; N = rows x number of photos, photo by photo.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Sec. 5 (CUFED5: references at five similarity levels).
     """
     checks.positive_int(size, "size")
+    checks.positive_int(rows, "rows")
     if size % scale:
         raise ValueError(f"size={size} must be divisible by scale={scale}")
-    if not 0 <= shift <= 0.5:
-        raise ValueError(f"shift must be in [0, 0.5], got {shift}")
-    hr, good = [], []
-    off = round(shift * size)
-    for im in data.photos(split).values():
+    shifts = [float(t) for t in shifts]
+    if not shifts or not all(0 <= t <= 1 for t in shifts):
+        raise ValueError(f"shifts must be fractions of the crop in [0, 1], got {shifts}")
+    offs = {t: round(t * size) for t in shifts}
+    side = max(rows, 2) * size
+    hr: list[torch.Tensor] = []
+    refs: dict[float, list[torch.Tensor]] = {t: [] for t in shifts}
+    for name, im in data.photos(split).items():
         im = im.expand(3, -1, -1) if im.shape[0] == 1 else im
         h, w = im.shape[-2:]
-        f = 2 * size / min(h, w)
+        f = side / min(h, w)
         if f < 1:
-            im = data.resize(im[None], (max(2 * size, round(h * f)), max(2 * size, round(w * f))))[0].clamp(0, 1)
+            im = data.resize(im[None], (max(side, round(h * f)), max(side, round(w * f))))[0].clamp(0, 1)
         h, w = im.shape[-2:]
-        if min(h, w) < 2 * size:
-            raise ValueError(f"a {split} photo of size {h}x{w} is too small for size={size}")
-        i, j = (h - size) // 2, (w - size) // 2
-        hr.append(im[:, i:i + size, j:j + size])
-        good.append(im[:, i:i + size, j + off:j + off + size])
+        if min(h, w) < side or w < size + max(offs.values()):
+            raise ValueError(f"{split} photo {name!r} ({h}x{w} after resizing) is too small for {rows} rows of "
+                             f"{size} px crops with shifts up to {max(shifts)}")
+        j = (w - size - max(offs.values())) // 2
+        for k in range(rows):
+            i = (h - rows * size) // 2 + k * size
+            hr.append(im[:, i:i + size, j:j + size])
+            for t, off in offs.items():
+                refs[t].append(im[:, i:i + size, j + off:j + off + size])
     bad = data.patches(data.photos("train"), size, len(hr), seed=bad_seed, channels=3)
-    return torch.stack(hr), torch.stack(good), bad
+    return torch.stack(hr), {t: torch.stack(v) for t, v in refs.items()}, bad
+
+
+# ----------------------------------------------------------------------------------------
+# SRNTT: training and evaluation of the texture-transfer network, its ablations as data
+# ----------------------------------------------------------------------------------------
+REFERENCE_MODES = ("reference", "no weight map", "no reference")
+
+
+def reference_inputs(swaps: Mapping[str, torch.Tensor], mode: str = "reference"
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The reference inputs of the texture-transfer network for one variant: (features M, pixels, weight S).
+
+    Args:
+        swaps: the output of :func:`srntt_swap` (``features``, ``pixels``, ``weight``).
+        mode: ``"reference"``: SRNTT, S clamped at 0 (a negative similarity is no match);
+            ``"no weight map"``: S replaced by ones (every swapped patch trusted, in the input and in the
+            texture loss); ``"no reference"``: all three zero, the same network as single-image SR (the
+            texture loss vanishes with S = 0).
+
+    Returns:
+        ``(features, pixels, weight)`` shaped like ``swaps``' entries.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Sec. 3.3 (weight map) and Sec. 5 (ablations).
+    """
+    checks.one_of(mode, "mode", REFERENCE_MODES)
+    missing = {"features", "pixels", "weight"} - set(swaps)
+    if missing:
+        raise ValueError(f"swaps must be the dict of superres.srntt_swap; missing {sorted(missing)}")
+    m, pix, s = swaps["features"], swaps["pixels"], swaps["weight"].clamp_min(0)
+    if mode == "no weight map":
+        s = torch.ones_like(s)
+    elif mode == "no reference":
+        m, pix, s = torch.zeros_like(m), torch.zeros_like(pix), torch.zeros_like(s)
+    return m, pix, s
+
+
+def srntt_loss(net: nn.Module, batch: Sequence[torch.Tensor], fnet: nn.Module, layer: str, tex_weight: float
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    r"""SRNTT's objective at one layer: $\mathcal{L}_{rec} + \lambda_{tex}\mathcal{L}_{tex}$ on a batch.
+
+    $$\mathcal{L}_{rec} = \lVert I^{HR} - I^{SR}\rVert_1,\qquad
+      \mathcal{L}_{tex} = \big\lVert G_r(\phi(I^{SR}) \odot S) - G_r(M \odot S)\big\rVert_F^2$$
+    (Gram matrices, :func:`course_lib.losses.texture_loss`); the texture term is skipped when S is zero
+    (no reference: it would be zero anyway).
+
+    Args:
+        net: a ``nets.superres.TextureTransferNet``.
+        batch: ``(hr, lr, features, pixels, pre_sr, weight)`` as (B, ...) tensors on the net's device.
+        fnet, layer: the frozen feature network and the tap of the swapped features.
+        tex_weight: $\lambda_{tex}$ (>= 0).
+
+    Returns:
+        ``(loss, {"rec": ..., "tex": ...})`` for ``train.fit_loss``.
+
+    Reference:
+        Zhang et al. 2019, arXiv:1903.00834, Eq. (4)-(5).
+    """
+    if len(batch) != 6:
+        raise ValueError(f"batch must be (hr, lr, features, pixels, pre_sr, weight), got {len(batch)} tensors")
+    if tex_weight < 0:
+        raise ValueError(f"tex_weight must be >= 0, got {tex_weight}")
+    hr, lr, m, pix, pre, s = batch
+    out = net(lr, m, pix, pre, s)
+    rec = (out - hr).abs().mean()                                              # L_rec
+    if tex_weight > 0 and bool(s.any()):
+        tex = losses.texture_loss(fnet(out, [layer])[layer], m, weight=s)      # L_tex, Eq. (5)
+    else:
+        tex = torch.zeros((), device=out.device)
+    return rec + tex_weight * tex, {"rec": rec, "tex": tex}
+
+
+def super_resolve_with_reference(net: nn.Module, lr: torch.Tensor, swaps: Mapping[str, torch.Tensor],
+                                 mode: str = "reference", batch_size: int = 16) -> torch.Tensor:
+    """Run a texture-transfer network in eval mode on LR images and their swaps -> (B, 3, H, W) in [0, 1].
+
+    Args:
+        net: a ``nets.superres.TextureTransferNet``.
+        lr: (B, 3, h, w) LR images in [0, 1].
+        swaps: :func:`srntt_swap` of ``lr`` and the references (its ``pre_sr`` is the bicubic base).
+        mode: which reference inputs (:func:`reference_inputs`).
+        batch_size: images per forward pass.
+    """
+    checks.image_batch(lr, "lr", channels=3)
+    if len(swaps["pre_sr"]) != len(lr):
+        raise ValueError(f"swaps are for {len(swaps['pre_sr'])} images, lr has {len(lr)}")
+    m, pix, s = reference_inputs(swaps, mode)
+    out = train.predict(net, (lr, m, pix, swaps["pre_sr"], s), batch_size=batch_size)
+    return out.float().cpu().clamp(0, 1)

@@ -170,3 +170,139 @@ def test_scores_of_lists_match_restoration(photo):
     assert abs(got["PSNR"] - ref) < 1e-9 and 0 < got["SSIM"] < 1
     with pytest.raises(ValueError, match="as many outputs"):
         restore.scores([a], [a, a])
+
+
+# ------------------------------------------------------------------------------------- training pairs without padding
+def test_kernel_bank_matches_motion_blur_pairs(photo):
+    bank = restore.kernel_bank(3, 9, seed=4)
+    _, ks = restore.motion_blur_pairs(photo.expand(3, -1, -1, -1), 9, seed=4)
+    assert torch.equal(bank, ks)                                    # the same kernels, seed for seed
+    assert torch.allclose(bank.sum((1, 2)), torch.ones(3), atol=1e-5)
+    short = restore.kernel_bank(3, 9, seed=4, exposure=(0.1, 0.1))
+    assert (short > 1e-6).sum() < (bank > 1e-6).sum()               # a shorter exposure: a shorter path
+    with pytest.raises(ValueError, match="exposure"):
+        restore.kernel_bank(2, 9, exposure=(0.5, 1.5))
+
+
+def test_valid_blur_is_the_unpadded_convolution(photo):
+    torch.manual_seed(0)
+    x = photo[..., :40, :44].expand(2, -1, -1, -1).contiguous()
+    ks = restore.kernel_bank(2, 7, seed=1)
+    sharp, blurred = restore.valid_blur(x, ks)
+    assert sharp.shape == blurred.shape == (2, 3, 34, 38)
+    assert torch.equal(sharp, x[..., 3:-3, 3:-3])
+    for i in range(2):                                              # oracle: conv2d without padding, flipped kernel
+        ref = torch.nn.functional.conv2d(x[i:i + 1].transpose(0, 1), ks[i].flip(-1, -2)[None, None]).transpose(0, 1)
+        assert torch.allclose(blurred[i:i + 1], ref, atol=1e-5)
+    # blurring the small patch with padding is wrong near its border, where it smears reflected content in
+    padded = images.blur(sharp, ks)
+    assert not torch.allclose(padded[..., :3, :], blurred[..., :3, :], atol=1e-3)
+    assert torch.allclose(padded[..., 3:-3, 3:-3], blurred[..., 3:-3, 3:-3], atol=1e-5)   # the same inside
+    noisy = restore.valid_blur(x, ks, noise=0.05, seed=0)[1]
+    assert 0.03 < float((noisy - blurred).std()) < 0.07
+    with pytest.raises(ValueError, match="no valid centre"):
+        restore.valid_blur(x[..., :6, :6], ks)
+    with pytest.raises(ValueError, match="kernels must be"):
+        restore.valid_blur(x, ks[:1].expand(3, -1, -1))
+
+
+# ----------------------------------------------------------------------------------------- realistic noise
+def test_noise_level_curve_of_white_noise_is_flat():
+    x = torch.linspace(0.15, 0.9, 64).view(1, 1, 1, 64).expand(4, 3, 64, 64).contiguous()
+    y = images.add_noise(x, 0.1, seed=0, clip=False)
+    centres, std = restore.noise_level_curve(x, y, bins=8)
+    assert torch.allclose(centres, (torch.arange(8) + 0.5).double() / 8)
+    ok = ~std.isnan()
+    assert ok.sum() >= 6 and torch.allclose(std[ok], torch.full_like(std[ok], 0.1), rtol=0.1)
+    assert std[0].isnan()                                           # no pixel below 0.125: an empty bin
+    with pytest.raises(ValueError, match="same shape"):
+        restore.noise_level_curve(x, y[:1])
+
+
+def test_camera_noise_is_signal_dependent_and_correlated():
+    ramp = torch.linspace(0.05, 0.95, 96).view(1, 1, 1, 96).expand(8, 3, 96, 96).contiguous()
+    y = restore.camera_noise(ramp, seed=0)
+    assert torch.equal(y, restore.camera_noise(ramp, seed=0)) and y.min() >= 0 and y.max() <= 1
+    _, std = restore.noise_level_curve(ramp, y, bins=4)
+    assert std[1] > 1.2 * std[3]                                    # read noise through the gamma: noisier shadows
+    corr = restore.noise_correlation(ramp, y)
+    assert corr["neighbour"] > 0.3                                  # demosaicking: correlated neighbours
+    assert corr["channels"] < -0.2                                  # the colour matrix mixes the channels
+    white = restore.noise_correlation(ramp, restore.camera_noise(ramp, correlation=0.0, seed=0))
+    assert abs(white["neighbour"]) < 0.05
+    assert torch.allclose(restore.camera_noise(ramp, shot=0.0, read=0.0), ramp, atol=1e-5)
+    assert restore.camera_noise(ramp[:, :1], seed=0).shape == (8, 1, 96, 96)
+    with pytest.raises(ValueError, match="C = 1 or 3"):
+        restore.camera_noise(torch.rand(1, 2, 8, 8))
+    with pytest.raises(ValueError, match=">= 0"):
+        restore.camera_noise(ramp, shot=-1.0)
+
+
+def test_noise_correlation_of_white_and_of_smoothed_noise():
+    torch.manual_seed(0)
+    x = torch.full((4, 3, 48, 48), 0.5)
+    white = restore.noise_correlation(x, x + 0.05 * torch.randn_like(x))
+    assert abs(white["neighbour"]) < 0.03 and abs(white["channels"]) < 0.03
+    n = 0.05 * torch.randn(4, 1, 48, 48)
+    shared = restore.noise_correlation(x, x + torch.cat([n, n, -n], 1))          # the same noise in every channel
+    assert abs(shared["channels"] - (1 - 1 - 1) / 3) < 1e-6
+    smooth = images.blur(0.05 * torch.randn(4, 3, 48, 48), torch.full((3, 3), 1 / 9))
+    assert abs(restore.noise_correlation(x, x + smooth)["neighbour"] - 2 / 3) < 0.05   # a 3x3 box shares 6 of 9 taps
+    assert torch.isnan(torch.tensor(restore.noise_correlation(x[:, :1], x[:, :1] + n)["channels"]))
+
+
+# ------------------------------------------------------------------------------------- GAN wrappers, noise generator
+def test_multiscale_zero_init_starts_as_the_identity_and_wraps_as_a_generator():
+    torch.manual_seed(0)
+    net = rnets.MultiScaleDeblur(3, width=8, n_blocks=1)
+    x = torch.rand(2, 3, 16, 16)
+    for out, b in zip(net(x), images.gaussian_pyramid(x, 3)[::-1]):
+        assert torch.allclose(out, b, atol=1e-6)
+    assert not torch.allclose(rnets.MultiScaleDeblur(3, 8, 1, zero_init=False)(x)[-1], x, atol=1e-3)
+    g = rnets.DeblurGenerator(net)
+    assert torch.allclose(g(images.to_pm1(x)), images.to_pm1(x), atol=1e-6)       # [-1, 1] in and out
+    assert next(g.parameters()) is next(net.parameters())                          # shares, does not copy
+    net.train()
+    assert torch.allclose(net.deblur(x), x, atol=1e-6) and net.training            # deblur restores the mode
+    with pytest.raises(TypeError, match="MultiScaleDeblur"):
+        rnets.DeblurGenerator(rnets.DnCNN(3))
+
+
+def test_tonemapped_fusion(photo):
+    stack, times = restore.exposure_stack(restore.radiance_from_photo(photo))
+    rad = restore.ldr_to_radiance(stack, times)
+    net = rnets.HDRFusion(3, 3, width=8, depth=2)
+    out = rnets.ToneMapped(net)(stack, rad)
+    assert torch.allclose(out, images.tonemap(net(stack, rad))) and 0 <= out.min() and out.max() <= 1
+    with pytest.raises(TypeError, match="HDRFusion"):
+        rnets.ToneMapped(rnets.DnCNN(3))
+
+
+def test_noise_generator_starts_white_and_learns_a_signal_dependent_level():
+    torch.manual_seed(0)
+    gen = rnets.NoiseGenerator(3, width=8, init_level=0.05)
+    x = torch.full((4, 3, 32, 32), 0.5)
+    with torch.no_grad():
+        n = gen.noise(x)
+    assert abs(float(n.std()) - 0.05) < 0.005                       # the initial level, white noise
+    assert not torch.equal(gen(x), gen(x))                          # a fresh draw per call
+    assert gen(x).min() >= 0 and gen(x).max() <= 1
+    # maximum likelihood of heteroscedastic noise (std 0.02 + 0.1 x) through the level network: it must learn it
+    ramp = torch.linspace(0, 1, 32).view(1, 1, 1, 32).expand(8, 3, 32, 32).contiguous()
+    opt = torch.optim.Adam(gen.level.parameters(), 3e-2)
+    for _ in range(150):
+        r = (0.02 + 0.1 * ramp) * torch.randn_like(ramp)
+        s = torch.nn.functional.softplus(gen.level(ramp))
+        loss = (torch.log(s) + 0.5 * (r / s) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        s = torch.nn.functional.softplus(gen.level(ramp))[0, 0, 16]
+    truth = 0.02 + 0.1 * ramp[0, 0, 16]
+    assert float(s[-3]) > 3 * float(s[2])                           # learned: the noise grows with the signal
+    assert ((s[2:-2] - truth[2:-2]).abs() / truth[2:-2]).max() < 0.3
+    with pytest.raises(ValueError, match="odd"):
+        rnets.NoiseGenerator(3, kernel_size=4)
+    with pytest.raises(ValueError, match="channels"):
+        gen(torch.rand(1, 1, 8, 8))

@@ -13,6 +13,9 @@ def test_patch_pairs_and_test_crops():
         superres.patch_pairs(data.photos("train"), hr_size=18, n=2)
     t = superres.test_crops(64)
     assert t.shape == (4, 3, 64, 64) and 0 <= t.min() and t.max() <= 1
+    g = superres.test_crops(32, grid=2)                 # the same central squares, cut into 2 x 2 crops
+    assert g.shape == (16, 3, 32, 32)
+    assert torch.equal(g[4 * 1 + 3], t[1, :, 32:, 32:]) and torch.equal(g[0], t[0, :, :32, :32])
 
 
 def test_similarity_is_cosine_in_range():
@@ -117,12 +120,69 @@ def test_srgan_variant_is_the_papers_loss():
     assert superres.tv_term(b).item() == 0
 
 
-def test_test_references_overlap():
-    hr, good, bad = superres.test_references(32, shift=0.5)
-    assert hr.shape == good.shape == bad.shape == (4, 3, 32, 32)
-    assert torch.equal(hr[..., 16:], good[..., :16])       # the right half of HR is the left half of the reference
-    with pytest.raises(ValueError, match="shift"):
-        superres.test_references(32, shift=0.7)
+def test_test_references_graded_overlap():
+    hr, refs, bad = superres.test_references(32, shifts=(0.25, 0.5, 1.0), rows=2)
+    assert hr.shape == bad.shape == refs[0.5].shape == (8, 3, 32, 32) and set(refs) == {0.25, 0.5, 1.0}
+    assert torch.equal(hr[..., 16:], refs[0.5][..., :16])     # the right half of HR is the left half of the reference
+    assert torch.equal(hr[..., 8:], refs[0.25][..., :24])     # a smaller shift: more of HR in the reference
+    assert not torch.equal(hr[0], hr[1])                      # two rows per photo
+    assert torch.equal(superres.test_references(32, shifts=(1.0,), rows=2)[0], hr)   # the column is set by the largest shift
+    one = superres.test_references(32, shifts=(0.5,), rows=1)[0]
+    assert one.shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="shifts"):
+        superres.test_references(32, shifts=(1.5,))
+
+
+def test_reference_inputs_modes():
+    swaps = {"features": torch.randn(2, 4, 3, 3), "pixels": torch.rand(2, 3, 6, 6),
+             "weight": torch.tensor([-0.2, 0.7]).view(2, 1, 1, 1).expand(2, 1, 3, 3), "pre_sr": torch.rand(2, 3, 6, 6)}
+    m, pix, s = superres.reference_inputs(swaps)
+    assert torch.equal(m, swaps["features"]) and torch.equal(pix, swaps["pixels"])
+    assert s[0].max() == 0 and torch.allclose(s[1], torch.full((1, 3, 3), 0.7))   # negative similarity = no match
+    assert torch.equal(superres.reference_inputs(swaps, "no weight map")[2], torch.ones(2, 1, 3, 3))
+    assert all(t.abs().max() == 0 for t in superres.reference_inputs(swaps, "no reference"))
+    with pytest.raises(ValueError, match="mode"):
+        superres.reference_inputs(swaps, "none")
+    with pytest.raises(ValueError, match="missing"):
+        superres.reference_inputs({"features": swaps["features"]})
+
+
+class _Tiny(torch.nn.Module):                          # a stride-2 "feature net" with one tap
+    def __init__(self):
+        super().__init__()
+        self.strides, self.device = {"id": 2}, torch.device("cpu")
+
+    def forward(self, x, layers):
+        return {"id": x[:, :2, ::2, ::2]}
+
+
+def test_srntt_loss_and_prediction():
+    from course_lib.nets import superres as srnets
+
+    torch.manual_seed(0)
+    net = srnets.TextureTransferNet(feat_channels=2, width=4, n_blocks=1)
+    hr = torch.rand(2, 3, 16, 16)
+    lr = images.downsample(hr, 4)
+    swaps = {"features": torch.rand(2, 2, 8, 8), "pixels": torch.rand(2, 3, 16, 16), "weight": torch.rand(2, 1, 8, 8),
+             "pre_sr": images.upsample(lr, 4)}
+    batch = (hr, lr, *superres.reference_inputs(swaps)[:2], swaps["pre_sr"], swaps["weight"])
+    loss, logs = superres.srntt_loss(net, batch, _Tiny(), "id", tex_weight=0.5)
+    out = net(lr, *batch[2:])
+    assert logs["rec"].item() == pytest.approx((out - hr).abs().mean().item())
+    assert logs["tex"].item() > 0
+    assert loss.item() == pytest.approx(logs["rec"].item() + 0.5 * logs["tex"].item())
+    none = (hr, lr, *superres.reference_inputs(swaps, "no reference")[:2], swaps["pre_sr"],
+            superres.reference_inputs(swaps, "no reference")[2])
+    loss0, logs0 = superres.srntt_loss(net, none, _Tiny(), "id", tex_weight=0.5)
+    assert logs0["tex"].item() == 0 and loss0.item() == pytest.approx(logs0["rec"].item())
+    with pytest.raises(ValueError, match="tex_weight"):
+        superres.srntt_loss(net, batch, _Tiny(), "id", tex_weight=-1)
+    net.train()
+    sr = superres.super_resolve_with_reference(net, lr, swaps)
+    assert net.training                                 # the training flag is restored
+    assert sr.shape == hr.shape and torch.allclose(sr, net(lr, *batch[2:]).clamp(0, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="swaps are for"):
+        superres.super_resolve_with_reference(net, lr[:1], swaps)
 
 
 def test_bad_inputs_raise_early():

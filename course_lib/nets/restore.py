@@ -1,4 +1,4 @@
-"""Networks of notebook 13: multi-scale deblurring, a DnCNN-style residual denoiser, an HDR fusion net.
+"""Networks of notebook 13: multi-scale deblurring, a DnCNN-style denoiser, HDR fusion, a noise generator.
 
 * :class:`MultiScaleDeblur` -- Nah et al.'s coarse-to-fine network: the same kind of residual stack runs at
   1/4, 1/2 and full resolution; each finer scale sees its blurred input concatenated with the upsampled
@@ -8,19 +8,27 @@
 * :class:`HDRFusion` -- Kalantari & Ramamoorthi's "weight estimator" (WE) variant, without the optical-flow
   alignment (our stacks are static): a small CNN sees the LDR exposures and their radiance estimates and
   predicts per-pixel blending weights (a softmax over the exposures) of the radiance estimates.
+* :class:`DeblurGenerator` -- a multi-scale net as a GAN generator on [-1, 1] (its finest estimate).
+* :class:`ToneMapped` -- an HDR fusion net whose output is tone-mapped, for an adversarial term on it.
+* :class:`NoiseGenerator` -- learns realistic (signal-dependent, correlated) noise for clean images, DANet-style.
 
-The DeblurGAN generator is ``nets.image2image.ResNetGenerator(global_skip=True)``; networks know nothing of losses.
+Networks know nothing of losses.
 
 References:
     Nah, Kim & Lee, "Deep Multi-scale CNN for Dynamic Scene Deblurring", CVPR 2017, arXiv:1612.02177.
     Zhang, Zuo, Chen, Meng & Zhang, "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN for Image
     Denoising", IEEE TIP 2017, arXiv:1608.03981.
     Kalantari & Ramamoorthi, "Deep High Dynamic Range Imaging of Dynamic Scenes", SIGGRAPH 2017.
+    Yue, Zhao, Zhang & Meng, "Dual Adversarial Network: Toward Real-world Noise Removal and Generation",
+    ECCV 2020, arXiv:2007.05946.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import checks, images
@@ -53,17 +61,24 @@ class MultiScaleDeblur(nn.Module):
         width: feature channels (64 in the paper).
         n_blocks: residual blocks per scale (19 in the paper).
         n_scales: K (3 in the paper: 1/4, 1/2, 1).
+        zero_init: zero the last convolution of every scale, so that the untrained net returns its input
+            (the residual starts at 0 instead of a random image; as the "zero-init residual" of Goyal et al. 2017).
 
     Reference:
         Nah et al. 2017, arXiv:1612.02177, Sec. 3.2 and Fig. 3.
     """
 
-    def __init__(self, channels: int = 3, width: int = 32, n_blocks: int = 3, n_scales: int = 3):
+    def __init__(self, channels: int = 3, width: int = 32, n_blocks: int = 3, n_scales: int = 3,
+                 zero_init: bool = True):
         super().__init__()
         for v, n in ((channels, "channels"), (width, "width"), (n_blocks, "n_blocks"), (n_scales, "n_scales")):
             checks.positive_int(v, n)
         self.channels, self.n_scales = channels, n_scales
         self.scales = nn.ModuleList(_ScaleNet(2 * channels, channels, width, n_blocks) for _ in range(n_scales))
+        if zero_init:                                   # start as the identity L_k = B_k: training only adds
+            for scale in self.scales:
+                nn.init.zeros_(scale.net[-1].weight)
+                nn.init.zeros_(scale.net[-1].bias)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         checks.image_batch(x, "x", channels=self.channels)
@@ -77,10 +92,37 @@ class MultiScaleDeblur(nn.Module):
         return outputs
 
     def deblur(self, x: torch.Tensor) -> torch.Tensor:
-        """The finest estimate only, clamped to [0, 1], without gradients: (B, C, H, W) on x's device."""
+        """The finest estimate only, clamped to [0, 1], in eval mode, without gradients: (B, C, H, W) on x's device."""
         dev = next(self.parameters()).device
-        with torch.no_grad():
-            return self(x.to(dev))[-1].clamp(0, 1).to(x.device)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self(x.to(dev))[-1].clamp(0, 1).to(x.device)
+        finally:
+            self.train(was_training)
+
+
+class DeblurGenerator(nn.Module):
+    """A :class:`MultiScaleDeblur` as the image-to-image generator of a GAN: (B, C, H, W) in [-1, 1] -> its
+    finest estimate in [-1, 1] (the engine's range; the net itself works in [0, 1]).
+
+    Args:
+        net: the (trained) multi-scale network; its weights are the generator's (not copied).
+
+    Reference:
+        Nah et al. 2017, arXiv:1612.02177, Sec. 4 (their multi-scale net trained with an adversarial term);
+        Kupyn et al. 2018 (DeblurGAN), arXiv:1711.07064, Eq. (1)-(3).
+    """
+
+    def __init__(self, net: MultiScaleDeblur):
+        super().__init__()
+        if not isinstance(net, MultiScaleDeblur):
+            raise TypeError(f"DeblurGenerator wraps a MultiScaleDeblur, got {type(net).__name__}")
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (2 * self.net((x + 1) / 2)[-1] - 1).clamp(-1, 1)
 
 
 class DnCNN(nn.Module):
@@ -162,3 +204,77 @@ class HDRFusion(nn.Module):
     def forward(self, stack: torch.Tensor, radiance: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) fused radiance."""
         return (self.weights(stack, radiance) * radiance).sum(1)
+
+
+class ToneMapped(nn.Module):
+    r"""An :class:`HDRFusion` net whose output is tone-mapped, $T(\hat H)$ in [0, 1]: the image a discriminator judges.
+
+    Args:
+        net: the fusion network (its weights are used, not copied).
+
+    Reference:
+        Niu et al., "HDR-GAN: HDR Image Reconstruction from Multi-Exposed LDR Images with Large Motions", IEEE TIP
+        2021, arXiv:2007.01628 (the adversarial loss on the tone-mapped result).
+    """
+
+    def __init__(self, net: HDRFusion):
+        super().__init__()
+        if not isinstance(net, HDRFusion):
+            raise TypeError(f"ToneMapped wraps an HDRFusion, got {type(net).__name__}")
+        self.net = net
+
+    def forward(self, stack: torch.Tensor, radiance: torch.Tensor) -> torch.Tensor:
+        return images.tonemap(self.net(stack, radiance))
+
+
+class NoiseGenerator(nn.Module):
+    r"""Realistic noise for clean images: $y = \mathrm{clip}(x + s(x) \odot (m * z))$, $z \sim \mathcal{N}(0, I)$.
+
+    A small structured stand-in for DANet's noise generator: a CNN $s$ maps the clean image to a per-pixel,
+    per-channel noise level (softplus), and a learned ``kernel_size`` x ``kernel_size`` convolution $m$ over
+    the channels correlates white noise in space and across channels. Trained adversarially against real
+    (clean, noisy) pairs, it can learn signal-dependent, correlated noise that the AWGN model lacks. A fresh
+    $z$ is drawn at every call (the generator is stochastic; no latent argument).
+
+    Args:
+        channels: image channels.
+        width: feature channels of the level network.
+        kernel_size: odd side of the correlation filter $m$ (initialised to the identity).
+        init_level: initial noise std (the level network starts constant).
+
+    Reference:
+        Yue, Zhao, Zhang & Meng, "Dual Adversarial Network: Toward Real-world Noise Removal and Generation",
+        ECCV 2020, arXiv:2007.05946 (the generator branch); Chen et al., "Image Blind Denoising With Generative
+        Adversarial Network Based Noise Modeling" (GCBD), CVPR 2018.
+    """
+
+    def __init__(self, channels: int = 3, width: int = 16, kernel_size: int = 5, init_level: float = 0.05):
+        super().__init__()
+        checks.positive_int(channels, "channels")
+        checks.positive_int(width, "width")
+        checks.positive_int(kernel_size, "kernel_size")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (a centred filter), got {kernel_size}")
+        if not init_level > 0:
+            raise ValueError(f"init_level must be > 0, got {init_level}")
+        self.channels = channels
+        self.level = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+                                   nn.Conv2d(width, channels, 1))
+        nn.init.zeros_(self.level[-1].weight)
+        nn.init.constant_(self.level[-1].bias, math.log(math.expm1(init_level)))     # softplus^-1(init_level)
+        self.mix = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, padding_mode="reflect",
+                             bias=False)
+        with torch.no_grad():                           # the identity: white noise to start with
+            self.mix.weight.zero_()
+            for c in range(channels):
+                self.mix.weight[c, c, kernel_size // 2, kernel_size // 2] = 1.0
+
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        """A fresh noise draw for clean images x (B, C, H, W) in [0, 1], before clipping."""
+        checks.image_batch(x, "x", channels=self.channels)
+        z = torch.randn_like(x)
+        return F.softplus(self.level(x)) * self.mix(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + self.noise(x)).clamp(0, 1)

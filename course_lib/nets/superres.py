@@ -6,6 +6,9 @@
   Trained with MSE it is the paper's "SRResNet"; as the generator of a GAN it is "SRGAN".
 * :func:`pixel_shuffle` -- the sub-pixel rearrangement (B, C r^2, H, W) -> (B, C, rH, rW)
   written with reshape/permute, equal to ``torch.nn.PixelShuffle`` (tested).
+* :func:`icnr_` and :class:`HoldFilter` -- the two remedies for the sub-pixel layer's checkerboard: an
+  initialisation that starts as nearest-neighbour upsampling, and a fixed blur that has no response
+  at the period-2 frequency (``SRResNet(..., icnr=True, hold=True)``).
 * :class:`SRDiscriminator` -- SRGAN's discriminator: 8 conv layers k3n64s1, k3n64s2, k3n128s1,
   k3n128s2, k3n256s1, k3n256s2, k3n512s1, k3n512s2 (BN after all but the first, LeakyReLU 0.2),
   then dense 1024, LeakyReLU, dense 1. The dense layer is sized for ``image_size`` (96 in the paper).
@@ -74,17 +77,82 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class Upsample2x(nn.Module):
-    """conv3 to 4C channels, pixel shuffle x2, PReLU (one sub-pixel stage of SRResNet)."""
+def icnr_(conv: nn.Conv2d, r: int = 2) -> nn.Conv2d:
+    """ICNR initialisation of the conv before ``PixelShuffle(r)``: the r^2 sub-kernels of each output channel equal.
 
-    def __init__(self, width: int):
+    The conv then computes ``r^2`` copies of one (Kaiming-initialised) C-channel convolution, so conv +
+    pixel shuffle starts as that convolution followed by nearest-neighbour upsampling: no checkerboard at
+    initialisation (training may still let the sub-kernels drift apart; :class:`HoldFilter` prevents that).
+
+    Args:
+        conv: a ``nn.Conv2d`` with ``out_channels`` divisible by ``r^2`` (modified in place).
+        r: the shuffle factor.
+
+    Returns:
+        ``conv``.
+
+    Reference:
+        Aitken et al., "Checkerboard artifact free sub-pixel convolution", arXiv:1707.02937, Sec. 3.
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"icnr_ needs an nn.Conv2d, got {type(conv).__name__}")
+    checks.positive_int(r, "r")
+    if conv.out_channels % (r * r):
+        raise ValueError(f"icnr_ needs out_channels divisible by r^2 = {r * r}, got {conv.out_channels}")
+    c = conv.out_channels // (r * r)
+    base = nn.Conv2d(conv.in_channels, c, conv.kernel_size, bias=conv.bias is not None)   # default (Kaiming) init
+    with torch.no_grad():
+        conv.weight.copy_(base.weight.to(conv.weight).repeat_interleave(r * r, dim=0))   # channel c r^2 + k <- c
+        if conv.bias is not None:
+            conv.bias.copy_(base.bias.to(conv.bias).repeat_interleave(r * r))
+    return conv
+
+
+class HoldFilter(nn.Module):
+    """Fixed depthwise blur [1, 2, 1] x [1, 2, 1] / 16 after a x2 pixel shuffle (replicate padding).
+
+    A x2 sub-pixel layer whose four sub-kernels differ turns a flat input into a period-2 pattern
+    (checkerboard): energy at the frequency 1/2 cycle per pixel. [1, 2, 1] / 4 (the zero-order hold
+    [1, 1] / 2 applied twice, centred) has zero response there, so the layer can no longer produce
+    that pattern, whatever its weights learn; constant inputs give constant outputs.
+
+    Reference:
+        Sugawara, Shiota & Kiya, "Super-resolution using convolutional neural networks without any
+        checkerboard artifacts", ICIP 2018, and "Checkerboard artifacts free convolutional neural networks",
+        APSIPA Trans. Signal Inf. Process. 8, 2019 (a fixed hold kernel after the sub-pixel convolution).
+    """
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.kernel.to(x.dtype).expand(c, 1, 3, 3),
+                        groups=c)
+
+
+class Upsample2x(nn.Module):
+    """conv3 to 4C channels, pixel shuffle x2, PReLU (one sub-pixel stage of SRResNet).
+
+    Args:
+        width: channels C.
+        icnr: initialise the conv with :func:`icnr_` (starts as conv + nearest-neighbour upsampling).
+        hold: blur with :class:`HoldFilter` after the shuffle (no period-2 pattern can be learned).
+    """
+
+    def __init__(self, width: int, icnr: bool = False, hold: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(width, 4 * width, 3, padding=1)
+        if icnr:
+            icnr_(self.conv, 2)
         self.shuffle = nn.PixelShuffle(2)
+        self.hold = HoldFilter() if hold else nn.Identity()
         self.act = nn.PReLU(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.shuffle(self.conv(x)))     # (B, C, H, W) -> (B, C, 2H, 2W)
+        return self.act(self.hold(self.shuffle(self.conv(x))))     # (B, C, H, W) -> (B, C, 2H, 2W)
 
 
 class SRResNet(nn.Module):
@@ -100,6 +168,9 @@ class SRResNet(nn.Module):
             last conv initialised to zero so training starts at the bicubic result (global residual
             learning of VDSR, Kim et al. 2016; the paper's SRResNet ends in ``tanh`` instead). Converges in
             far fewer steps, which short CPU runs need.
+        icnr: ICNR initialisation of the sub-pixel convs (:func:`icnr_`; Aitken et al. 2017).
+        hold: a fixed :class:`HoldFilter` after each pixel shuffle, so no stage can produce a checkerboard
+            (Sugawara et al. 2018); the paper has neither (its outputs can show grid patterns).
 
     Reference:
         Ledig et al. 2017, arXiv:1609.04802, Fig. 4 (generator) and Sec. 2.2; Kim, Lee & Lee, "Accurate Image
@@ -107,7 +178,7 @@ class SRResNet(nn.Module):
     """
 
     def __init__(self, n_blocks: int = 16, width: int = 64, scale: int = 4, channels: int = 3, norm: bool = True,
-                 residual: bool = False):
+                 residual: bool = False, icnr: bool = False, hold: bool = False):
         super().__init__()
         checks.positive_int(n_blocks, "n_blocks")
         checks.positive_int(width, "width")
@@ -117,7 +188,7 @@ class SRResNet(nn.Module):
         self.blocks = nn.Sequential(*[ResidualBlock(width, norm) for _ in range(n_blocks)])
         self.post = nn.Sequential(nn.Conv2d(width, width, 3, padding=1),
                                   nn.BatchNorm2d(width) if norm else nn.Identity())
-        self.up = nn.Sequential(*[Upsample2x(width) for _ in range(int(math.log2(scale)))])
+        self.up = nn.Sequential(*[Upsample2x(width, icnr, hold) for _ in range(int(math.log2(scale)))])
         self.tail = nn.Conv2d(width, channels, 9, padding=4)                                   # k9n3s1
         self.residual = bool(residual)
         if self.residual:                               # start exactly at the bicubic upsampling
@@ -196,11 +267,18 @@ class TextureTransferNet(nn.Module):
     swapped content where the reference matched badly (SRNTT uses S in its texture loss only; a
     small network trained for minutes needs the hint in the forward pass too).
 
+    With ``zero_reference=True`` the weights that read the reference inputs (swapped features, swapped
+    pixels, weight map) start at zero: the network then starts as a single-image SR network that ignores
+    the reference, and a copy of a network trained *without* a reference (all three inputs zero, so
+    those weights get no gradient and stay zero) starts exactly at that baseline.
+
     Args:
         feat_channels: channels of the swapped feature map (e.g. 16 for EfficientNet ``block1``).
         width: channels of the trunk.
         n_blocks: residual blocks at LR resolution.
         channels: image channels.
+        zero_reference: zero-initialise the weights on the reference inputs (see above).
+        icnr: ICNR initialisation of the two sub-pixel stages (:func:`icnr_`).
 
     Forward args:
         lr: (B, 3, h, w) LR image in [0, 1].
@@ -213,7 +291,8 @@ class TextureTransferNet(nn.Module):
         Zhang et al. 2019, arXiv:1903.00834, Sec. 3.2 and Fig. 3 (texture transfer).
     """
 
-    def __init__(self, feat_channels: int, width: int = 32, n_blocks: int = 4, channels: int = 3):
+    def __init__(self, feat_channels: int, width: int = 32, n_blocks: int = 4, channels: int = 3,
+                 zero_reference: bool = False, icnr: bool = False):
         super().__init__()
         for v, n in ((feat_channels, "feat_channels"), (width, "width"), (n_blocks, "n_blocks"),
                      (channels, "channels")):
@@ -221,13 +300,20 @@ class TextureTransferNet(nn.Module):
         self.feat_channels, self.channels = feat_channels, channels
         self.head = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU())
         self.blocks = nn.Sequential(*[ResidualBlock(width, norm=False) for _ in range(n_blocks)])
-        self.up1 = Upsample2x(width)
+        self.up1 = Upsample2x(width, icnr=icnr)
+        # input channels: trunk (width) | swapped features (feat_channels) | weight map (1)
         self.fuse1 = nn.Sequential(nn.Conv2d(width + feat_channels + 1, width, 3, padding=1), nn.ReLU(),
                                    ResidualBlock(width, norm=False))
-        self.up2 = Upsample2x(width)
+        self.up2 = Upsample2x(width, icnr=icnr)
+        # input channels: trunk (width) | swapped pixels (channels) | pre-SR (channels) | weight map (1)
         self.fuse2 = nn.Sequential(nn.Conv2d(width + 2 * channels + 1, width, 3, padding=1), nn.ReLU(),
                                    ResidualBlock(width, norm=False))
         self.tail = nn.Conv2d(width, channels, 3, padding=1)
+        if zero_reference:
+            with torch.no_grad():
+                self.fuse1[0].weight[:, width:].zero_()                          # swapped features, weight map
+                self.fuse2[0].weight[:, width:width + channels].zero_()          # swapped pixels
+                self.fuse2[0].weight[:, width + 2 * channels:].zero_()           # weight map
 
     def forward(self, lr: torch.Tensor, swapped_features: torch.Tensor, swapped_pixels: torch.Tensor,
                 pre_sr: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
