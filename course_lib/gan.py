@@ -59,6 +59,11 @@ data (conditions, extra loss terms) and callbacks, never a subclass:
 
       gan.Trainer(G, D, gan.variant("ns"), voxels, 200, callbacks=[gan.SkipDIfAccurate(0.8)])  # 3D-GAN
 
+* **what D trains on**: a callback whose ``fakes_for_d(trainer, x_fake)`` returns other fakes replaces the
+  batch D scores (G still learns from this step's fakes): CycleGAN's history of 50 generated images::
+
+      gan.Trainer(G, D, v, loader, None, ..., callbacks=[translation.ImagePool(50)])   # Shrivastava et al. 2017
+
 * **the weight of the adversarial loss** is data too: ``adv_weight`` (SRGAN's 1e-3; 0 = terms only)::
 
       gan.variant("ns", adv_weight=1e-3, g_terms={"content": (1.0, content)})          # SRGAN, Eq. (3)
@@ -121,6 +126,21 @@ class Callback:
         synchronisation per D update, so the plain loop does not pay for it.
         """
         return False
+
+    def fakes_for_d(self, trainer: Trainer, x_fake: torch.Tensor) -> torch.Tensor:
+        """Before every D update: the fakes D is trained on (default: this update's, unchanged).
+
+        Args:
+            x_fake: (B, ...) the generator's output for this D update, detached.
+
+        Returns:
+            (B, ...) the fakes D scores in its loss (the penalty and the D terms see them too), e.g. a
+            mix of this batch and earlier ones (CycleGAN's image pool). The G update always uses this
+            step's fakes. For a D that reads conditions, row i must still fit ``c_fake[i]``.
+
+        Only callbacks that override this hook are asked, in order (each gets the previous one's output).
+        """
+        return x_fake
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
         """After every generator optimiser step."""
@@ -861,7 +881,7 @@ class Trainer:
         self.discriminator.train()
         batches, meter = self._batches(), _Meter()
         hooked = {hook: [cb for cb in self.callbacks if getattr(type(cb), hook) is not getattr(Callback, hook)]
-                  for hook in ("after_d_step", "after_g_step", "skip_d_step")}
+                  for hook in ("after_d_step", "after_g_step", "skip_d_step", "fakes_for_d")}
         for cb in self.callbacks:
             cb.on_begin(self)
         t0 = time.perf_counter() - (ckpt.elapsed_s if ckpt is not None else 0.0)
@@ -907,9 +927,12 @@ class Trainer:
         with self._autocast():
             with contextlib.nullcontext() if last else torch.no_grad():
                 x_fake = self.generate(z, c_fake)
+            x_d = x_fake.detach()
+            for cb in hooked["fakes_for_d"]:          # e.g. CycleGAN's image pool: D also sees earlier fakes
+                x_d = cb.fakes_for_d(self, x_d)
             s_real, aux_real = self._score(x_real, c_real)
-            s_fake, aux_fake = self._score(x_fake.detach(), c_fake)
-            b = Batch(x_real, x_fake.detach(), c_real, c_fake, z, aux_real, aux_fake)
+            s_fake, aux_fake = self._score(x_d, c_fake)
+            b = Batch(x_real, x_d, c_real, c_fake, z, aux_real, aux_fake)
             parts = {"d_loss": (1.0, v.d_loss(s_real, s_fake))} if v.adv_weight else {}
             if v.penalty is not None:
                 with torch.autocast(self.device.type, enabled=False):   # float32: it differentiates D's gradient

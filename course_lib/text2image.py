@@ -18,7 +18,8 @@ $$L_D = \log s_r + \tfrac12\big(\log(1 - s_w) + \log(1 - s_f)\big).$$
 
 The engine's D loss covers the real and fake pairs; :func:`cls_d_loss` weights the fake term by 1/2
 and :func:`mismatch_term` is the wrong-text term, a ``d_term`` of weight 1/2, so that
-``d_loss + 0.5 * d_mismatch`` $= -L_D$ exactly.
+``d_loss + 0.5 * d_mismatch`` $= -L_D$ exactly. :func:`cls_control` is the same D loss without the
+wrong-text term: GAN-CLS minus its control isolates the matching-aware discriminator.
 
 **GAN-INT** (Sec. 4.3): fakes are also generated from interpolated embeddings
 $\beta\,t_1 + (1-\beta)\,t_2$ of two training captions ($\beta = 0.5$), which fill the gaps of the
@@ -284,6 +285,27 @@ def gan_cls(discriminator: nn.Module, base: str = "ns", **changes: Any) -> gan.V
     return v.replace(**changes) if changes else v
 
 
+def cls_control(base: str = "ns", **changes: Any) -> gan.Variant:
+    r"""The control of GAN-CLS: its D loss with the halved fake term (:func:`cls_d_loss`) but *no* mismatch term.
+
+    D minimises $-\log s_r - \tfrac12 \log(1 - s_f)$ and never sees a real image with the wrong text, so
+    comparing GAN-CLS with this control isolates the matching-aware term: everything else, the softer
+    fake term included, is the same. (The paper's plain GAN weights the fake term by 1, not 1/2.)
+
+    Args:
+        base: the engine preset for the generator loss and Adam settings.
+        **changes: other :class:`course_lib.gan.Variant` fields.
+
+    Returns:
+        A :class:`course_lib.gan.Variant` named ``"gan-cls-control"`` without ``d_terms``.
+
+    Reference:
+        Reed et al. 2016, arXiv:1605.05396, Algorithm 1 without lines 6 and the s_w term of line 9.
+    """
+    v = gan.variant(base).replace(name="gan-cls-control", d_loss=cls_d_loss, d_terms={})
+    return v.replace(**changes) if changes else v
+
+
 @torch.no_grad()
 def match_scores(discriminator: nn.Module, x: torch.Tensor, phi: torch.Tensor, shift: int = 1
                  ) -> tuple[float, float]:
@@ -388,6 +410,39 @@ def generate(generator: nn.Module, phi: torch.Tensor, z: torch.Tensor | None = N
         generator.train(train_mode)
         return torch.cat([generator(z[i:i + batch_size].to(dev), phi[i:i + batch_size].to(dev)).cpu()
                           for i in range(0, len(phi), batch_size)])
+
+
+def caption_diversity(samples: torch.Tensor) -> dict[str, float]:
+    """How different several samples of one caption are, relative to samples of different captions.
+
+    The text leaves much open (here the drawing style; for birds the pose and background), so a
+    generator that uses its noise z draws one caption in several ways (the multimodality that motivates
+    a GAN over a regression to the mean). ``within`` is the mean RMS pixel distance between two samples
+    of the same caption, ``across`` between samples of two different captions (same sample index);
+    their ratio is 0 when G ignores z and about 1 when z changes an image as much as the caption does.
+
+    Args:
+        samples: (M, N, C, H, W): M >= 2 samples (different z) for each of N >= 2 captions.
+
+    Returns:
+        ``{"within": ..., "across": ..., "ratio": within / across}``.
+
+    Reference:
+        Reed et al. 2016, arXiv:1605.05396, Sec. 1 (the distribution of images given a text is multimodal)
+        and Fig. 1 / Sec. 5 (several samples per caption).
+    """
+    checks.ndim(samples, "samples", 5, "(M, N, C, H, W): M samples for each of N captions")
+    m, n = samples.shape[:2]
+    if m < 2 or n < 2:
+        raise ValueError(f"caption_diversity needs M >= 2 samples of N >= 2 captions, got M={m}, N={n}")
+    x = samples.detach().float().cpu().flatten(2)                        # (M, N, D)
+    d = x.shape[-1]
+    iu = torch.triu_indices(m, m, 1)
+    within = (x[iu[0]] - x[iu[1]]).pow(2).mean(-1).sqrt().mean()        # pairs of samples, same caption
+    dist = torch.cdist(x, x) / d ** 0.5                                  # (M, N, N): same sample index
+    off = ~torch.eye(n, dtype=torch.bool)
+    across = dist[:, off].mean()
+    return {"within": float(within), "across": float(across), "ratio": float(within / across)}
 
 
 # ----------------------------------------------------------------------------------------

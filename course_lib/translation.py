@@ -15,29 +15,39 @@ packed as one module each (``course_lib.nets.translation.CycleGenerator`` /
     G = nets.translation.CycleGenerator(g_ab, g_ba)
     v = gan.variant("lsgan", g_terms={"cycle": (10.0, translation.cycle_term(G)),
                                       "identity": (5.0, translation.identity_term(G))})
+    gan.Trainer(G, D, v, translation.UnpairedLoader(a, b, 8), None, cond=lambda x: x,
+                discriminator_input=lambda x, c: (x,), callbacks=[translation.ImagePool(50)])
+
+:class:`ImagePool` is the paper's history of 50 generated images, a callback on the engine's
+``fakes_for_d`` hook; :func:`start_as_copy` makes a residual generator start as the identity map.
 
 The ablation measures *correspondence*, which an unpaired method never sees: PSNR/SSIM of
-G(a) against the true paired image in the other style, and whether G(a) retrieves its own
-partner among all target-style images (:func:`retrieval_accuracy`).
+G(a) against the true paired image in the other style, whether G(a) retrieves its own
+partner among all target-style images (:func:`retrieval_accuracy`), and whether the outputs
+depend on their inputs at all (:func:`output_spread`). Whether G(a) is drawn in the target
+style is judged by ``metrics.style_classifier`` (trained on real emoji only).
 
 References:
     Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017, arXiv:1611.07004.
     Park et al., "Semantic Image Synthesis with Spatially-Adaptive Normalization", CVPR 2019, arXiv:1903.07291.
     Zhu et al., "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks", ICCV 2017,
     arXiv:1703.10593.
+    Shrivastava et al., "Learning from Simulated and Unsupervised Images through Adversarial Training", CVPR 2017,
+    arXiv:1612.07828.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, data, images, quality, train
+from . import checks, data, gan, images, quality, train
 from .nets import translation as nets_translation
 
 TASKS = ("edges", "colour", "style")
@@ -375,6 +385,160 @@ def identity_term(generator: nets_translation.CycleGenerator) -> Callable:
     return term
 
 
+class ImagePool(gan.Callback):
+    r"""CycleGAN's history of generated images: D is trained on a mix of this step's fakes and earlier ones.
+
+    A callback for the engine's ``fakes_for_d`` hook (G still learns from its fresh fakes). For each fake
+    image x of a D update: while the pool holds fewer than ``size`` images, x is stored and used as it is;
+    once it is full, with probability ``p`` x takes the place of a random stored image and that stored
+    image is shown to D instead of x, otherwise x is shown (the authors' ``ImagePool.query``). D so keeps
+    rejecting what G produced a few hundred images ago, and G cannot win by hopping between modes
+    that the latest D happens to forget. For the packed CycleGAN batch one pool holds (fake A, fake B)
+    pairs: D_A and D_B see their histories at the same indices (the authors keep one pool per domain;
+    each discriminator sees the same mix).
+
+    Args:
+        size: images kept (50 in the paper; 0 turns the pool off).
+        p: probability of answering with a stored image once the pool is full (0.5 in the paper).
+        seed: seed of the draws (a private generator: the training random stream is left alone).
+
+    Attributes:
+        images: (n, ...) the stored fakes (n <= size), on the fakes' device; None before the first batch.
+        count: n.
+        served_from_history: how many fakes D was shown from the pool so far.
+
+    Reference:
+        Shrivastava et al., "Learning from Simulated and Unsupervised Images through Adversarial Training",
+        CVPR 2017, arXiv:1612.07828, Sec. 2.3 (history of refined images); Zhu et al. 2017, arXiv:1703.10593,
+        Sec. 4 ("we keep an image buffer that stores the 50 previously created images").
+    """
+
+    def __init__(self, size: int = 50, p: float = 0.5, seed: int = 0):
+        if not (isinstance(size, int) and size >= 0):
+            raise ValueError(f"size must be an int >= 0 (images kept; 0 = no pool), got {size!r}")
+        if not 0 <= p <= 1:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
+        self.size, self.p = size, float(p)
+        self._rng = torch.Generator().manual_seed(seed)
+        self.images: torch.Tensor | None = None
+        self.count = 0
+        self.served_from_history = 0
+
+    def __repr__(self) -> str:
+        return f"ImagePool(size={self.size}, p={self.p}; {self.count} stored)"
+
+    @torch.no_grad()
+    def query(self, x_fake: torch.Tensor) -> torch.Tensor:
+        """The fakes to show D for this batch (B, ...), updating the pool.
+
+        Args:
+            x_fake: (B, ...) this step's generated images (gradients are not kept).
+
+        Returns:
+            (B, ...) on x_fake's device and dtype: row i is x_fake[i] or a stored earlier fake.
+        """
+        checks.tensor(x_fake, "x_fake")
+        x = x_fake.detach()
+        if self.size == 0 or len(x) == 0:
+            return x
+        if self.images is None:
+            self.images = torch.empty(self.size, *x.shape[1:], dtype=x.dtype, device=x.device)
+        elif self.images.shape[1:] != x.shape[1:]:
+            raise ValueError(f"the pool holds images of shape {tuple(self.images.shape[1:])}, got a batch "
+                             f"{tuple(x.shape)}: one pool per kind of fake")
+        out = x.clone()
+        for i in range(len(x)):
+            if self.count < self.size:                              # filling up: store and show x
+                self.images[self.count] = x[i]
+                self.count += 1
+            elif float(torch.rand((), generator=self._rng)) < self.p:   # show an old fake, keep the new one
+                j = int(torch.randint(self.size, (), generator=self._rng))
+                out[i] = self.images[j]
+                self.images[j] = x[i]
+                self.served_from_history += 1
+        return out
+
+    def fakes_for_d(self, trainer: gan.Trainer, x_fake: torch.Tensor) -> torch.Tensor:
+        """The engine hook: D is trained on :meth:`query` of this update's fakes."""
+        return self.query(x_fake)
+
+    def state(self) -> dict[str, Any]:
+        """The stored fakes, the draw's random state and the count (kept in the checkpoint: a resumed run continues)."""
+        if self.images is None:
+            return {}
+        return {"image_pool": self.images[:self.count].cpu(), "image_pool_rng": self._rng.get_state(),
+                "image_pool_served": self.served_from_history}
+
+    def load_state(self, extra: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state` returned (nothing to do before the first save)."""
+        if "image_pool" not in extra:
+            return
+        stored = extra["image_pool"]
+        self.images = torch.empty(self.size, *stored.shape[1:], dtype=stored.dtype)
+        self.count = min(len(stored), self.size)
+        self.images[:self.count] = stored[:self.count]
+        self._rng.set_state(extra["image_pool_rng"])
+        self.served_from_history = int(extra["image_pool_served"])
+
+    def on_begin(self, trainer: gan.Trainer) -> None:
+        if self.images is not None:                                 # a restored pool lives where the fakes are
+            self.images = self.images.to(trainer.device)
+
+
+def start_as_copy(generator: nn.Module) -> nn.Module:
+    r"""Make a residual generator start as the identity map, G(x) = x, by zeroing its output convolution.
+
+    For ``nets.image2image.ResNetGenerator(..., global_skip=True)``, whose output is
+    $\operatorname{clip}(x + \tanh(\text{conv}(h)), -1, 1)$: with the last convolution at zero the residual
+    is 0 and G copies its input; training then learns only the *change* from one style to the other
+    (every run of an ablation starts from the same copy). The gradient of that convolution is not zero,
+    so the residual grows from the first step.
+
+    Args:
+        generator: a module with ``global_skip = True`` and at least one ``nn.Conv2d`` (the last one is the output).
+
+    Returns:
+        The same generator, changed in place.
+
+    Reference:
+        He et al., "Deep Residual Learning", CVPR 2016 (residual learning); Goyal et al. 2017, arXiv:1706.02677,
+        Sec. 2.3 (zero-initialised last layer of a residual branch); Kupyn et al. 2018, arXiv:1711.07064 (DeblurGAN's
+        global skip).
+    """
+    if not getattr(generator, "global_skip", False):
+        raise ValueError(f"start_as_copy needs a residual generator (output = input + residual), e.g. "
+                         f"nets.image2image.ResNetGenerator(..., global_skip=True); got {type(generator).__name__} "
+                         f"without global_skip=True")
+    convs = [m for m in generator.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError(f"{type(generator).__name__} has no nn.Conv2d output layer to zero")
+    with torch.no_grad():
+        convs[-1].weight.zero_()
+        if convs[-1].bias is not None:
+            convs[-1].bias.zero_()
+    return generator
+
+
+def output_spread(x: torch.Tensor, reference: torch.Tensor) -> float:
+    """How much outputs vary across inputs, relative to real images: mean per-pixel std of x over std of reference.
+
+    A generator that ignores its input (mode collapse) gives about 0; real images of the target domain 1.
+
+    Args:
+        x: (N, C, H, W) outputs for N different inputs.
+        reference: (M, C, H, W) real images of the target domain (same range as x).
+
+    Returns:
+        ``mean_pixels std_N(x) / mean_pixels std_M(reference)``.
+    """
+    checks.image_batch(x, "x")
+    checks.image_batch(reference, "reference")
+    if x.shape[1:] != reference.shape[1:] or len(x) < 2 or len(reference) < 2:
+        raise ValueError(f"x and reference must hold >= 2 images of the same (C, H, W), got {tuple(x.shape)} and "
+                         f"{tuple(reference.shape)}")
+    return float(x.float().std(0).mean() / reference.float().std(0).mean())
+
+
 # ----------------------------------------------------------------------------------------
 # Measures
 # ----------------------------------------------------------------------------------------
@@ -452,3 +616,52 @@ def colour_histogram_intersection(fake: torch.Tensor, real: torch.Tensor, bins: 
         q = np.histogram(lr[:, i], bins=bins, range=(lo, hi))[0].astype(np.float64)
         out[name] = float(np.minimum(p / p.sum(), q / q.sum()).sum())
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# pix2pix at test time
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def translate_pix2pix(generator: nn.Module, x: torch.Tensor, batch_size: int = 16, seed: int = 0) -> torch.Tensor:
+    """Run a pix2pix generator as the paper does at test time: dropout on, batch normalisation with batch statistics.
+
+    pix2pix keeps dropout as the generator's only noise and applies "batch normalization using the
+    statistics of the test batch" (Isola et al. 2017, Sec. 3.3). In eval mode instead, batch norm uses
+    running averages collected *with* dropout active, whose variances do not match the dropout-free
+    activations (the dropout/batch-norm variance shift): the outputs get blotches that the network never
+    produced in training. Here a copy of the generator runs in train mode, so the original's running
+    statistics and training flag are untouched; the dropout masks are seeded (the same call gives the same
+    outputs) and x is cut into nearly equal batches of at most ``batch_size`` rows (no tiny last batch
+    whose statistics would be noise).
+
+    Args:
+        generator: (B, C_in, H, W) -> (B, C_out, H, W), e.g. ``nets.image2image.UNet``.
+        x: (N, C_in, H, W) inputs as the generator expects them (e.g. in [-1, 1]).
+        batch_size: rows per forward pass (the training batch size keeps the statistics comparable).
+        seed: seed of the dropout masks.
+
+    Returns:
+        (N, C_out, H, W) outputs on x's device.
+
+    Reference:
+        Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017,
+        arXiv:1611.07004, Sec. 3.3 ("at inference time, we run the generator net in exactly the same manner as
+        during the training phase"); Li et al., "Understanding the Disharmony between Dropout and Batch
+        Normalization by Variance Shift", CVPR 2019, arXiv:1801.05134.
+    """
+    import copy
+
+    if not isinstance(generator, nn.Module):
+        raise TypeError(f"generator must be an nn.Module, got {type(generator).__name__}")
+    checks.image_batch(x, "x")
+    checks.positive_int(batch_size, "batch_size")
+    if len(x) == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)}): nothing to translate")
+    params = list(generator.parameters())
+    dev = params[0].device if params else x.device
+    net = copy.deepcopy(generator).train()                   # its running statistics may change; the original's not
+    chunks = torch.tensor_split(x, -(-len(x) // batch_size))  # ceil(N / batch_size) nearly equal batches
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        outs = [net(xb.to(dev)).to(x.device) for xb in chunks]
+    return torch.cat(outs)

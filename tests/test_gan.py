@@ -283,6 +283,42 @@ def test_skip_hook_skips_d_updates_and_leaves_d_unchanged():
     assert "d_skipped" not in _toy(gan.variant("ns"), steps=5, log_every=5)[1]     # only with a skip callback
 
 
+def test_fakes_for_d_hook_replaces_what_d_trains_on_but_not_what_g_learns_from():
+    class Recording(torch.nn.Module):
+        """D that keeps every batch it scores, with whether it was being trained at the time."""
+
+        def __init__(self):
+            super().__init__()
+            self.net = mlp.discriminator(1, (8,))
+            self.seen = []
+
+        def forward(self, x):
+            self.seen.append((next(self.net.parameters()).requires_grad, x.detach().clone()))
+            return self.net(x)
+
+    class Constant(gan.Callback):
+        def __init__(self):
+            self.calls = 0
+
+        def fakes_for_d(self, trainer, x_fake):
+            self.calls += 1
+            assert not x_fake.requires_grad                 # D's fakes come detached
+            return torch.full_like(x_fake, 7.0)
+
+    torch.manual_seed(0)
+    G, D, cb = mlp.generator(1, 1, (8,)), Recording(), Constant()
+    tr = gan.Trainer(G, D, gan.variant("ns", n_critic=2), data.gaussian_1d(200, mu=3.0), 1, 16, callbacks=[cb],
+                     device="cpu", log_every=5)
+    tr.fit(5)
+    assert cb.calls == 10                                   # asked before every D update (5 steps x n_critic 2)
+    d_calls = [x for training, x in D.seen if training]
+    g_calls = [x for training, x in D.seen if not training]
+    assert len(d_calls) == 20 and len(g_calls) == 5
+    assert all(bool((x == 7.0).all()) for x in d_calls[1::2])             # D scored the replaced fakes ...
+    assert not any(bool((x == 7.0).any()) for x in d_calls[0::2])         # ... next to its real batches
+    assert not any(bool((x == 7.0).any()) for x in g_calls)               # G learned from its own fresh fakes
+
+
 def test_skip_d_if_accurate_follows_the_3d_gan_rule():
     gate = gan.SkipDIfAccurate(0.8)
     tr = gan.Trainer(mlp.generator(1, 1), mlp.discriminator(1), gan.variant("ns"), torch.zeros(4, 1), 1, device="cpu")

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -255,7 +257,9 @@ def test_hole_metrics_against_restoration_and_crops():
     noisy = (x + 0.1 * torch.randn_like(x) * m).clamp(0, 1)
     r = inpainting.hole_metrics(noisy, x, m)
     crop = lambda t: t[..., 8:24, 8:24]
-    assert r["PSNR"] == pytest.approx(quality.psnr(crop(noisy), crop(x)))
+    assert r["PSNR per image"] == pytest.approx(quality.psnr(crop(noisy), crop(x)))
+    mse = ((crop(noisy).double() - crop(x).double()) ** 2).mean()             # pooled over all hole values
+    assert r["PSNR"] == pytest.approx(float(10 * torch.log10(1 / mse)))
     assert r["SSIM"] == pytest.approx(quality.ssim(crop(noisy), crop(x)))
     assert inpainting.hole_metrics(x, x, m)["SSIM"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -282,8 +286,11 @@ def test_hole_psnr_is_capped_for_exact_fills():
     out[1] = (x[1] + 0.05 * m[0]).clamp(0, 1)               # image 0 exact (white hole), image 1 off by <= 0.05
     r = inpainting.hole_metrics(out, x, m)
     p1 = float(quality.psnr_per_image(out[1:], x[1:], mask=m[1:])[0])
-    assert r["PSNR"] == pytest.approx((inpainting.PSNR_CAP + p1) / 2)
+    assert r["PSNR per image"] == pytest.approx((inpainting.PSNR_CAP + p1) / 2)
     assert inpainting.PSNR_CAP == pytest.approx(58.92, abs=0.01)
+    # pooled: image 0 adds no error but doubles the count -> MSE halves, + 3.01 dB over image 1 alone
+    assert r["PSNR"] == pytest.approx(p1 + 10 * math.log10(2), abs=1e-6)
+    assert inpainting.hole_psnr(x, x, m) == inpainting.PSNR_CAP
 
 
 def test_hole_metrics_sharpness_is_the_detail_ratio_inside_the_hole():
@@ -291,11 +298,96 @@ def test_hole_metrics_sharpness_is_the_detail_ratio_inside_the_hole():
     x = torch.rand(4, 3, 16, 16)
     m = inpainting.centre_mask(4, 16, 8)
     flat = x * (1 - m) + 0.5 * m                      # a constant fill: no detail inside the hole
-    assert inpainting.hole_metrics(flat, x, m)["sharpness"] == pytest.approx(
-        quality.detail_ratio(flat, x, m.expand(4, 1, -1, -1)))
+    inner = inpainting.interior(m)
+    assert inpainting.hole_metrics(x, x, m)["sharpness"] == pytest.approx(1.0)
+    assert inpainting.hole_metrics(flat, x, m)["sharpness"] == pytest.approx(quality.detail_ratio(flat, x, inner))
     # checkerboards 0.5 +- a have detail 8a (times the studio-range scale, which cancels): ratio a_fake / a_real
     yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
     board = ((xx + yy) % 2 * 2 - 1).float().expand(4, 3, 16, 16)
     assert inpainting.hole_metrics(0.5 + 0.1 * board, 0.5 + 0.4 * board, m)["sharpness"] == pytest.approx(0.25)
-    # a flat fill has detail only where its border meets the surrounding image: well below the truth
-    assert inpainting.hole_metrics(flat, x, m)["sharpness"] < 0.5
+    # the interior excludes the hole's rim: a flat fill of the wrong colour has a step at its border, which
+    # the whole-hole measure reads as detail; inside, it has none
+    assert quality.detail_ratio(flat, x, m) > 0.05
+    assert inpainting.hole_metrics(flat, x, m)["sharpness"] == pytest.approx(0.0)
+
+
+# ---------------------------------------------------------------------------- the tint: measure and fix
+def test_interior_is_the_hole_minus_its_rim():
+    m = inpainting.centre_mask(2, 16, 8)
+    inner = inpainting.interior(m)
+    assert inner.shape == m.shape and (inner <= m).all()
+    assert inner.sum((1, 2, 3)).tolist() == [36.0, 36.0]                   # 8x8 hole -> 6x6 interior
+    assert inner[0, 0, 5:11, 5:11].all() and inner[0, 0, 4].sum() == 0
+    corner = torch.zeros(1, 1, 8, 8)
+    corner[..., :3, :3] = 1                                                 # a hole at the image corner
+    assert inpainting.interior(corner)[0, 0, :2, :2].all()                  # the image border is no rim
+
+
+def test_colour_shift_is_a_cast_common_to_the_fills_not_their_error():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16) * 0.8 + 0.1
+    m = inpainting.random_squares(4, 16, 6, seed=0)
+    cast = x.clone()
+    cast[:, 0] += 0.1 * m[:, 0]                                              # every fill 0.1 too red
+    assert inpainting.colour_shift(cast, x, m) == pytest.approx(0.1, abs=1e-6)
+    assert inpainting.hole_metrics(cast, x, m)["colour shift"] == pytest.approx(0.1, abs=1e-6)
+    noisy = x + 0.1 * m * torch.tensor([1.0, -1.0, 1.0, -1.0]).view(4, 1, 1, 1)   # errors that cancel
+    assert inpainting.colour_shift(noisy, x, m) == pytest.approx(0.0, abs=1e-6)
+    assert inpainting.colour_shift(x, x, m) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        inpainting.colour_shift(x[:2], x, m)
+
+
+def test_smooth_fill_keeps_known_pixels_and_interpolates_smooth_images():
+    m = inpainting.random_squares(3, 32, 12, seed=1)
+    const = torch.full((3, 3, 32, 32), 0.3)
+    const[1] = -0.7
+    assert torch.allclose(inets.smooth_fill(const, m), const, atol=1e-5)     # a constant image is filled exactly
+    ramp = torch.linspace(-1, 1, 32).view(1, 1, 1, 32).expand(3, 3, 32, 32).contiguous()
+    x = ramp + 0.5 * torch.linspace(-1, 1, 32).view(1, 1, 32, 1)            # a plane: harmonic
+    noisy_hole = x + 5 * m * torch.randn(3, 3, 32, 32)                       # the hole's content is ignored
+    out = inets.smooth_fill(noisy_hole, m)
+    assert torch.equal(out * (1 - m), noisy_hole * (1 - m))
+    err = ((out - x).abs() * m).sum() / (3 * m.sum())
+    pull_push = ((inets.smooth_fill(x, m, iterations=0) - x).abs() * m).sum() / (3 * m.sum())
+    assert err < 0.03 and err < 0.5 * pull_push                              # relaxation: closer than pull-push
+    assert inets.smooth_fill(x.double(), m).dtype == torch.float64
+    with pytest.raises(ValueError, match="iterations"):
+        inets.smooth_fill(x, m, iterations=-1)
+    with pytest.raises(ValueError, match="mask must be"):
+        inets.smooth_fill(x, m[..., :16, :16])
+
+
+def test_residual_composite_takes_its_colours_from_the_border_not_from_training():
+    """The tint fix: a fresh residual Composite fills with the border's colours (no cast); the plain one does not."""
+    torch.manual_seed(0)
+    colours = torch.rand(8, 3, 1, 1) * 2 - 1
+    x = colours.expand(8, 3, 16, 16).contiguous()                           # flat images of random colours
+    m = inpainting.random_squares(8, 16, 6, seed=0)
+    fixed = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1, norm="batch"), residual=True)
+    plain = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1, norm="batch"))
+    x01 = images.to_unit(x)
+    assert inpainting.colour_shift(inpainting.inpaint(fixed, x01, m), x01, m) < 1e-5
+    assert inpainting.colour_shift(inpainting.inpaint(plain, x01, m), x01, m) > 0.02
+    c = inpainting.masked_input(x, m)
+    out = fixed(c)
+    out.sum().backward()                                                     # the zeroed output layer still learns
+    last = [mod for mod in fixed.generator.modules() if isinstance(mod, torch.nn.Conv2d)][-1]
+    assert last.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="no Conv2d"):
+        inets.Composite(torch.nn.Identity(), residual=True)
+
+
+def test_inpaint_with_batch_statistics_ignores_running_averages_and_leaves_them_alone():
+    torch.manual_seed(0)
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1, norm="batch"))
+    x = torch.rand(10, 3, 16, 16)
+    m = inpainting.random_squares(10, 16, 6, seed=0)
+    a = inpainting.inpaint(G, x, m, batch_statistics=True, batch_size=4)
+    bn = [mod for mod in G.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    before = [b.running_mean.clone() for b in bn]
+    for b in bn:
+        b.running_mean.add_(3.0)                                             # wrong running averages
+    assert torch.equal(inpainting.inpaint(G, x, m, batch_statistics=True, batch_size=4), a)
+    assert not torch.allclose(inpainting.inpaint(G, x, m), a, atol=1e-3)    # eval mode reads them
+    assert all(torch.equal(b.running_mean, r + 3.0) for b, r in zip(bn, before))

@@ -253,3 +253,43 @@ def test_generate_is_reproducible_restores_mode_and_checks_rows():
         text2image.generate(G, phi, z=torch.randn(4, 8))
     with pytest.raises(ValueError, match="captions"):
         text2image.show_captioned({"row": a}, ["only one caption"])
+
+
+# ---------------------------------------------------------------------------------------- control, diversity
+def test_cls_control_is_gan_cls_without_the_mismatch_term():
+    torch.manual_seed(0)
+    D = _TableD()
+    x_real, x_fake, c = torch.randn(6, 1, 2, 2), torch.randn(6, 1, 2, 2), torch.randn(6, 3)
+    v_cls, v_ctl = text2image.gan_cls(D), text2image.cls_control()
+    assert v_ctl.d_terms == {} and v_ctl.name == "gan-cls-control" and v_ctl.g_loss is v_cls.g_loss
+    b = gan.Batch(x_real, x_fake, c, c)
+    total_cls = v_cls.d_loss(D(x_real, c), D(x_fake, c)) + 0.5 * v_cls.d_terms["mismatch"][1](b)
+    total_ctl = v_ctl.d_loss(D(x_real, c), D(x_fake, c))
+    s = torch.sigmoid
+    # the difference is exactly the halved wrong-text term -1/2 log(1 - s_w)
+    assert torch.allclose(total_cls - total_ctl, -0.5 * torch.log(1 - s(D(x_real, c.roll(1, 0)))).mean(), atol=1e-6)
+    # and the control keeps the halved fake term: -log s_r - 1/2 log(1 - s_f)
+    hand = (-torch.log(s(D(x_real, c))) - 0.5 * torch.log(1 - s(D(x_fake, c)))).mean()
+    assert torch.allclose(total_ctl, hand, atol=1e-6)
+    assert text2image.cls_control(lr_d=1e-4).lr_d == 1e-4
+
+
+def test_caption_diversity_is_zero_without_z_and_about_one_when_the_caption_is_ignored():
+    torch.manual_seed(0)
+    per_caption = torch.rand(1, 20, 3, 4, 4).expand(4, -1, -1, -1, -1)       # G ignores z
+    d = text2image.caption_diversity(per_caption)
+    assert d["within"] == 0 and d["ratio"] == 0 and d["across"] > 0.1
+    iid = torch.rand(4, 20, 3, 4, 4)                                           # G ignores the caption
+    assert text2image.caption_diversity(iid)["ratio"] == pytest.approx(1.0, abs=0.05)
+    half = per_caption + 0.5 * (iid - 0.5)                                     # in between
+    assert 0.1 < text2image.caption_diversity(half)["ratio"] < 0.9
+    # within: mean RMS distance of the sample pairs, checked by hand for 2 samples of 2 captions
+    two = torch.zeros(2, 2, 1, 1, 2)
+    two[1, 0] = 1.0
+    two[:, 1] = 3.0
+    d = text2image.caption_diversity(two)
+    assert d["within"] == pytest.approx(0.5) and d["across"] == pytest.approx((3 + 2) / 2)
+    with pytest.raises(ValueError, match="M >= 2"):
+        text2image.caption_diversity(iid[:1])
+    with pytest.raises(ValueError, match="N captions"):
+        text2image.caption_diversity(iid[0])

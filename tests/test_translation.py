@@ -307,3 +307,92 @@ def test_emoji_pairs_and_task_pairs():
     assert torch.allclose(x, images.luma(pairs.twitter)) and y is pairs.twitter
     x, y = translation.task_pairs("style", pairs)
     assert x is pairs.twitter and y is pairs.google
+
+
+# -- CycleGAN: the image pool, the residual start, the spread ---------------------------------
+def _rows(x):
+    return [tuple(r.flatten().tolist()) for r in x]
+
+
+def test_image_pool_fills_then_swaps_half_of_the_fakes_with_stored_ones():
+    pool = translation.ImagePool(size=4, p=0.5, seed=0)
+    first = torch.arange(4.0).view(4, 1, 1, 1)
+    assert torch.equal(pool.query(first), first) and pool.count == 4     # filling up: shown as they are
+    seen_before = set(_rows(first))
+    served, n = 0, 0
+    for k in range(1, 51):
+        batch = 10.0 * k + torch.arange(4.0).view(4, 1, 1, 1)
+        out = pool.query(batch)
+        assert out.shape == batch.shape and pool.count == 4 and len(pool.images) == 4
+        for i, row in enumerate(_rows(out)):
+            if row != _rows(batch)[i]:                 # an old fake: from an earlier batch or an earlier row
+                assert row in seen_before
+                served += 1
+            seen_before.add(_rows(batch)[i])           # stored one by one, as in the authors' query
+            n += 1
+        assert set(_rows(pool.images)) <= seen_before                    # the pool keeps only real fakes
+    assert served == pool.served_from_history and 0.4 < served / n < 0.6  # p = 0.5
+    # p = 0: never an old fake; p = 1: always one once full; size 0: no pool
+    never, always, off = translation.ImagePool(4, p=0.0), translation.ImagePool(4, p=1.0), translation.ImagePool(0)
+    for k in range(3):
+        batch = 10.0 * k + torch.arange(4.0).view(4, 1, 1, 1)
+        assert torch.equal(never.query(batch), batch) and torch.equal(off.query(batch), batch)
+        out = always.query(batch)
+        assert torch.equal(out, batch) if k == 0 else not (out == batch).any()
+    with pytest.raises(ValueError, match="size"):
+        translation.ImagePool(-1)
+    with pytest.raises(ValueError, match="probability"):
+        translation.ImagePool(4, p=1.5)
+    with pytest.raises(ValueError, match="one pool per kind"):
+        always.query(torch.zeros(2, 2, 1, 1))
+
+
+def test_image_pool_state_round_trip_continues_the_same_draws():
+    a, b = translation.ImagePool(3, seed=1), translation.ImagePool(3, seed=1)
+    batches = [torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(k)) for k in range(8)]
+    for x in batches[:4]:
+        a.query(x)
+    restored = translation.ImagePool(3, seed=99)
+    restored.load_state(a.state())
+    for x in batches[:4]:
+        b.query(x)
+    for x in batches[4:]:
+        assert torch.equal(restored.query(x), b.query(x))
+    assert translation.ImagePool(3).state() == {}
+
+
+def test_image_pool_feeds_the_discriminator_through_the_engine_hook():
+    torch.manual_seed(0)
+    a, b = torch.rand(16, 3, 8, 8) * 2 - 1, torch.rand(16, 3, 8, 8) * 2 - 1
+    G = tnets.CycleGenerator(i2i.ResNetGenerator(width=4, n_blocks=1), i2i.ResNetGenerator(width=4, n_blocks=1))
+    D = tnets.CycleDiscriminator(i2i.PatchDiscriminator(3, n_layers=1, width=4, norm="instance"),
+                                 i2i.PatchDiscriminator(3, n_layers=1, width=4, norm="instance"))
+    pool = translation.ImagePool(4, seed=0)
+    tr = gan.Trainer(G, D, gan.variant("lsgan"), translation.UnpairedLoader(a, b, 4), None, cond=lambda x: x,
+                     discriminator_input=lambda x, c: (x,), callbacks=[pool], log_every=5, device="cpu")
+    tr.fit(10)
+    assert pool.count == 4 and pool.images.shape == (4, 6, 8, 8)           # packed (fake A, fake B) pairs
+    assert pool.served_from_history > 5                                    # D saw earlier fakes
+
+
+def test_start_as_copy_makes_a_residual_generator_the_identity_that_still_learns():
+    torch.manual_seed(0)
+    G = translation.start_as_copy(i2i.ResNetGenerator(width=4, n_blocks=1, global_skip=True))
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    assert torch.equal(G(x), x)
+    loss = (G(x) - 0.5).pow(2).mean()
+    loss.backward()
+    out_conv = [m for m in G.modules() if isinstance(m, nn.Conv2d)][-1]
+    assert out_conv.weight.grad.abs().sum() > 0                           # the residual grows from step 1
+    with pytest.raises(ValueError, match="global_skip"):
+        translation.start_as_copy(i2i.ResNetGenerator(width=4, n_blocks=1))
+
+
+def test_output_spread_is_zero_for_a_constant_output_and_one_for_the_reference():
+    torch.manual_seed(0)
+    ref = torch.rand(32, 3, 8, 8)
+    assert translation.output_spread(ref, ref) == pytest.approx(1.0)
+    assert translation.output_spread(ref[:1].expand(10, -1, -1, -1), ref) == 0.0
+    assert translation.output_spread(0.5 * ref, ref) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=">= 2 images"):
+        translation.output_spread(ref[:1], ref)

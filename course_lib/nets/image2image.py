@@ -64,7 +64,8 @@ class UNet(nn.Module):
         width: channels after the first layer (doubled per level up to ``max_width``).
         max_width: channel cap (512 in the paper).
         dropout: dropout rate in the innermost ``min(3, depth - 1)`` decoder layers (0.5 in the paper; it
-            is the generator's noise, kept at test time by the paper -- here ``model.train()`` keeps it).
+            is the generator's noise, kept at test time by the paper, together with batch statistics:
+            ``course_lib.translation.translate_pix2pix`` tests the network that way).
         skips: skip connections (False: the paper's encoder-decoder ablation).
         norm: ``"batch"`` (paper), ``"instance"`` or ``"none"``.
     """

@@ -7,7 +7,11 @@
 * :class:`ContextEncoder` -- Pathak et al.'s encoder - channel-wise FC - decoder that predicts
   the missing centre square; ``forward`` pastes the prediction into the known context.
 * :class:`Composite` -- wraps any image-to-image generator (e.g. ``image2image.ResNetGenerator``)
-  so that its output keeps the known pixels and only fills the hole: ``m * G(c) + (1 - m) * x``.
+  so that its output keeps the known pixels and only fills the hole: ``m * G(c) + (1 - m) * x``;
+  with ``residual=True`` G predicts a correction to :func:`smooth_fill`, a smooth fill from the border.
+* :func:`smooth_fill` -- learning-free smooth filling (pull-push pyramid + relaxation, a membrane fill):
+  a base whose colours come from the hole's own border, so a generator that predicts a correction to it
+  does not drift to the training set's mean colour (the tint of an under-trained fill).
 * :class:`TwoHeadDiscriminator` / :func:`pg_discriminator` -- PG-GAN's discriminator: shared first
   layers, then a *global* head (one score per image) and a *PatchGAN* head (a score per patch),
   built from ``image2image.PatchDiscriminator``.
@@ -42,6 +46,57 @@ def _power_of_two(v: int, name: str, minimum: int) -> int:
     if v < minimum or v & (v - 1):
         raise ValueError(f"{name} must be a power of two >= {minimum}, got {v}")
     return v
+
+
+def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iterations: int = 8, eps: float = 1e-6) -> torch.Tensor:
+    r"""Fill the holes smoothly from their border (no learning, differentiable, any device).
+
+    A multigrid membrane fill. *Pull*: average the known pixels and their weights $w = 1 - m$ down a
+    pyramid (2x2 area averages) to 1x1. *Push*: from the coarsest level up, upsample the estimate and
+    relax it ``iterations`` times towards the solution of Laplace's equation, keeping each cell's own
+    average in proportion to how much of it is known:
+    $$\hat x_l \leftarrow w_l\,\frac{(x w)_l}{w_l} + (1 - w_l)\,\tfrac14\textstyle\sum_{4\text{ neighbours}} \hat x_l.$$
+    At full resolution $w \in \{0, 1\}$: the known pixels are kept exactly and the hole gets a smooth
+    surface through its border colours (``iterations=0`` is the plain pull-push fill, which mixes in
+    colours from far away; 8 comes within about 1 dB of the biharmonic fill at a few ms per batch).
+
+    Args:
+        x: (B, C, H, W) images (any range; the hole content is ignored).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+        iterations: Jacobi relaxations per pyramid level (>= 0).
+        eps: guard of the normalisation where a whole cell is missing.
+
+    Returns:
+        (B, C, H, W) in x's dtype: x outside the holes, the smooth fill inside.
+
+    Reference:
+        Gortler, Grzeszczuk, Szeliski & Cohen, "The Lumigraph", SIGGRAPH 1996, Sec. 3.4 (pull-push);
+        Briggs, Henson & McCormick, "A Multigrid Tutorial", SIAM 2000 (relaxation on a pyramid).
+    """
+    checks.image_batch(x, "x")
+    checks.image_batch(mask, "mask", channels=1)
+    if tuple(mask.shape[-2:]) != tuple(x.shape[-2:]) or len(mask) not in (1, len(x)):
+        raise ValueError(f"mask must be (B, 1, H, W) or (1, 1, H, W) for images {tuple(x.shape)}, "
+                         f"got {tuple(mask.shape)}")
+    if not (isinstance(iterations, int) and iterations >= 0):
+        raise ValueError(f"iterations must be an int >= 0, got {iterations!r}")
+    x32 = x.float()
+    w = 1 - mask.to(device=x.device, dtype=torch.float32).expand(len(x), 1, *x.shape[-2:])
+    xs, ws = [x32 * w], [w]
+    while max(xs[-1].shape[-2:]) > 1:                             # pull: H x W -> ... -> 1 x 1
+        size = tuple(math.ceil(s / 2) for s in xs[-1].shape[-2:])
+        xs.append(F.adaptive_avg_pool2d(xs[-1], size))
+        ws.append(F.adaptive_avg_pool2d(ws[-1], size))
+    est = xs[-1] / ws[-1].clamp_min(eps)
+    for xl, wl in zip(reversed(xs[:-1]), reversed(ws[:-1])):      # push: coarse estimates, relaxed per level
+        own = xl / wl.clamp_min(eps)                              # the cell's average of its known pixels
+        est = F.interpolate(est, size=xl.shape[-2:], mode="bilinear", align_corners=False)
+        est = wl * own + (1 - wl) * est
+        for _ in range(iterations):
+            p = F.pad(est, (1, 1, 1, 1), mode="replicate")        # replicate: no flux across the image border
+            neighbours = 0.25 * (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:])
+            est = wl * own + (1 - wl) * neighbours
+    return (x32 * w + est * (1 - w)).to(x.dtype)
 
 
 class ChannelWiseFC(nn.Module):
@@ -143,15 +198,33 @@ class ContextEncoder(nn.Module):
 class Composite(nn.Module):
     """Keep the known pixels, take the generator's output in the hole: ``m * G(c) + (1 - m) * x_known``.
 
+    With ``residual=True`` the hole is first filled by :func:`smooth_fill` (a smooth surface through the
+    border colours), G sees that filled image and the mask, and its output is a correction:
+    ``m * clamp(base + G([base, m]), -1, 1) + (1 - m) * x_known``. G's last convolution starts at zero,
+    so training starts from the smooth fill; a generator that has not learned the colours yet returns
+    the border's colours, not the training set's mean colour (an under-trained fill's tint).
+
     Args:
         generator: (B, C + 1, H, W) -> (B, C, H, W), e.g. ``image2image.ResNetGenerator(C + 1, C)``.
+        residual: predict a correction to the smooth fill (True) or the pixels themselves (False).
+        iterations: relaxations per pyramid level of :func:`smooth_fill` (``residual=True`` only).
 
     The input ``c`` is :func:`course_lib.inpainting.masked_input`'s: image channels then the mask.
     """
 
-    def __init__(self, generator: nn.Module):
+    def __init__(self, generator: nn.Module, residual: bool = False, iterations: int = 8):
         super().__init__()
         self.generator = generator
+        self.residual, self.iterations = bool(residual), iterations
+        if self.residual:                                         # the correction starts at 0
+            last = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+            if not last:
+                raise ValueError(f"residual=True zeroes the generator's output convolution, but "
+                                 f"{type(generator).__name__} has no Conv2d/ConvTranspose2d layer")
+            with torch.no_grad():
+                last[-1].weight.zero_()
+                if last[-1].bias is not None:
+                    last[-1].bias.zero_()
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         checks.image_batch(c, "c")
@@ -159,7 +232,11 @@ class Composite(nn.Module):
             raise ValueError(f"c must hold the image channels and the mask channel (B, C + 1, H, W), got "
                              f"{tuple(c.shape)}")
         m, known = c[:, -1:], c[:, :-1]
-        return m * self.generator(c) + (1 - m) * known
+        if not self.residual:
+            return m * self.generator(c) + (1 - m) * known
+        base = smooth_fill(known, m, self.iterations)
+        out = (base + self.generator(torch.cat([base, m], 1))).clamp(-1, 1)
+        return m * out + (1 - m) * known
 
 
 class TwoHeadDiscriminator(nn.Module):
