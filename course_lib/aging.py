@@ -20,6 +20,10 @@ How it maps onto the one adversarial engine (no new loop):
 The "decoupled" alternative AE//GAN (Zhang et al. 2018) is ``nets.aging.DecoupledCAAE`` with
 :func:`decoupled_reconstruction_term`. Blur vs noise is measured by :func:`course_lib.quality.detail_ratio`
 (fine detail relative to real images: < 1 blurry, > 1 noisy) next to reconstruction L1 / PSNR (:func:`image_scores`).
+Whether an output shows the asked age is judged by a classifier of the age group trained on real faces only
+(``metrics.image_judge``; :func:`target_age_rate`); whether it keeps the person, by retrieval of the true
+variant among all faces of that age (:func:`identity_retrieval`); what the prior matching D_z buys, by decoding
+prior codes (:func:`decode_prior`).
 
 Data stand-in: :func:`emoji_faces` (emoji people with age variants baby / child / adult / older, in two
 drawing styles) replaces the real age-labelled face photos (Morph, CACD, UTKFace) of the paper.
@@ -34,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
-from . import checks, data, gan, images, losses, quality
+from . import checks, data, gan, images, losses, metrics, quality
 from .nets import aging as anets
 from .nets import dcgan
 
@@ -240,10 +244,24 @@ def caae_variant(gen: anets.CAAE, discriminator: anets.CAAEDiscriminator, gan_we
                        d_terms={"prior": (1.0, prior_d_term(gen, discriminator))})
 
 
-def build(latent_dim: int = 50, width: int = 32, image_size: int = 32, label_repeat: int = 4,
+def build(latent_dim: int = 50, width: int = 32, image_size: int = 32, label_repeat: int | None = None,
           decoupled: bool = False) -> tuple[anets.CAAE, anets.CAAEDiscriminator]:
-    """A fresh CAAE (or AE//GAN) generator and its two discriminators for :data:`AGES`."""
+    """A fresh CAAE (or AE//GAN) generator and its two discriminators for :data:`AGES`.
+
+    Args:
+        latent_dim, width, image_size: sizes.
+        label_repeat: how often G's input repeats the one-hot age; default about as many numbers as z has
+            (``round(latent_dim / len(AGES))``, the authors' code tiles the label to z's length), so that the
+            age is not drowned by the code (with 4 repeats of 4 ages against 50 code numbers, the outputs took the
+            asked age visibly less often in a trial run).
+        decoupled: AE//GAN (a residual generator beside the autoencoder's) instead of AE+GAN.
+
+    Reference:
+        Zhang, Song & Qi 2017, arXiv:1702.08423, Fig. 3 (G(z, l)); released code, ``tile_ratio = 1.0``.
+    """
     n = len(AGES)
+    label_repeat = max(1, round(latent_dim / n)) if label_repeat is None else checks.positive_int(label_repeat,
+                                                                                                  "label_repeat")
     enc = dcgan.Encoder(latent_dim, 3, image_size, width, bound=True)
     dec = dcgan.AttributeGenerator(latent_dim, n, 3, image_size, width, label_repeat)
     if decoupled:
@@ -344,6 +362,102 @@ def progression(gen: anets.CAAE, x: torch.Tensor) -> torch.Tensor:
 def strip_rows(x: torch.Tensor, ages_out: torch.Tensor, label: str = "input") -> dict[str, torch.Tensor]:
     """Rows for ``viz.show_rows``: the inputs, then one row per age (columns = faces)."""
     return {label: x, **{a: ages_out[k] for k, a in enumerate(AGES)}}
+
+
+# ----------------------------------------------------------------------------------------
+# Measures: the asked age (by an independent judge) and the kept identity
+# ----------------------------------------------------------------------------------------
+@torch.no_grad()
+def target_age_rate(gen: anets.CAAE, faces: Faces, judge: metrics.FeatureNetwork) -> dict[str, float]:
+    """How often a face decoded at an asked age is judged to be of that age: every face at every age.
+
+    Each face is encoded once and decoded at all ages (:func:`progression`); the judge -- a classifier of
+    the age group trained on *real* faces only (``metrics.image_judge``), never one of the CAAE's networks --
+    labels every output.
+
+    Args:
+        gen: a trained CAAE or AE//GAN.
+        faces: the faces to age (held-out ones for the claim).
+        judge: a :class:`course_lib.metrics.FeatureNetwork` with one logit per age group of :data:`AGES`.
+
+    Returns:
+        ``{"all": rate over the len(AGES) x N outputs, "changed": rate over the outputs whose asked age differs
+        from the face's own, "n": number of outputs}``.
+
+    Reference:
+        Zhang, Song & Qi 2017, arXiv:1702.08423, Sec. 4.4 (age progression judged against the asked age group).
+    """
+    prog = progression(gen, faces.x)                                  # (A, N, 3, S, S)
+    a, n = prog.shape[:2]
+    asked = torch.arange(a).repeat_interleave(n)
+    hit = metrics.class_probabilities(prog.flatten(0, 1), judge).argmax(1) == asked
+    changed = asked != faces.age.repeat(a)
+    return {"all": float(hit.double().mean()), "changed": float(hit[changed].double().mean()), "n": a * n}
+
+
+@torch.no_grad()
+def identity_retrieval(gen: anets.CAAE, faces: Faces, pairs: Sequence[tuple[int, int, int]]) -> dict[str, float]:
+    """Is the aged face closest to the *same* person's true variant? Retrieval among all faces of the target age.
+
+    For every pair (adult i, its true variant j of age a) the output G(E(x_i), l_a) is compared (mean absolute
+    difference in [0, 1] units) with every face of ``faces`` whose age is a; a hit when the nearest is j. The
+    same with the unchanged adult x_i as the query gives the do-nothing baseline.
+
+    Args:
+        gen: a trained CAAE or AE//GAN.
+        faces: faces of one split (the candidates), e.g. the held-out tone.
+        pairs: (source, target, target age) triples from :func:`age_pairs`.
+
+    Returns:
+        ``{"CAAE": hit rate, "unchanged": hit rate of the input adult, "chance": mean 1 / #candidates, "n": pairs}``.
+
+    Reference:
+        Zhang et al. 2017, arXiv:1702.08423, Sec. 4 (identity preservation); retrieval as in Zhu et al. 2017
+        (CycleGAN), arXiv:1703.10593.
+    """
+    if not pairs:
+        raise ValueError("no (adult, other age) pairs: use faces with complete ladders (emoji_faces)")
+    src, tgt, ages = (torch.tensor(t) for t in zip(*pairs))
+    aged = progression(gen, faces.x[src])[ages, torch.arange(len(src))]
+    hits = {"CAAE": [], "unchanged": []}
+    chance = []
+    for k in range(len(src)):
+        cand = (faces.age == ages[k]).nonzero().flatten()
+        chance.append(1.0 / len(cand))
+        for key, q in (("CAAE", aged[k]), ("unchanged", faces.x[src[k]])):
+            d = (faces.x[cand] - q).abs().flatten(1).mean(1)
+            hits[key].append(bool(cand[d.argmin()] == tgt[k]))
+    return {"CAAE": sum(hits["CAAE"]) / len(src), "unchanged": sum(hits["unchanged"]) / len(src),
+            "chance": sum(chance) / len(chance), "n": len(src)}
+
+
+@torch.no_grad()
+def decode_prior(gen: anets.CAAE, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Faces decoded from prior codes z* ~ U[-1, 1]^d at every age: what D_z is for (every code decodes to a face).
+
+    Args:
+        gen: a trained CAAE (the generator's ``latent_dim`` gives d).
+        n: codes.
+        seed: seed of the codes.
+
+    Returns:
+        (images (len(AGES) * n, 3, S, S) in [0, 1] on the CPU, asked ages (len(AGES) * n,)).
+
+    Reference:
+        Zhang et al. 2017, arXiv:1702.08423, Sec. 3.2 (D_z makes the code space smooth and filled);
+        Makhzani et al. 2016, arXiv:1511.05644.
+    """
+    checks.positive_int(n, "n")
+    dev = next(gen.parameters()).device
+    d = gen.generator.latent_dim
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.rand(n, d, generator=g) * 2 - 1).to(dev)
+    out, asked = [], []
+    for k in range(len(AGES)):
+        l = F.one_hot(torch.full((n,), k, dtype=torch.long, device=dev), len(AGES)).float()
+        out.append(images.to_unit(gen.decode(z, l)).float().cpu())
+        asked.append(torch.full((n,), k, dtype=torch.long))
+    return torch.cat(out), torch.cat(asked)
 
 
 # ----------------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ space -- "rephotography" (:func:`degrade`, :func:`forward_operator`).
 **IcGAN** (Perarnau et al. 2016): a conditional GAN $G(z, y)$, an encoder $E_z$ trained on generated pairs
 ($\min \mathbb{E}_{z,y}\lVert z - E_z(G(z,y))\rVert^2$, :func:`train_latent_encoder`) and an encoder $E_y$
 trained on real labelled images (:func:`train_attribute_encoder`). Editing = encode, change $y$, decode
-(:func:`flip`). Attributes are groups of one-hot codes (:class:`AttributeGroups`).
+(:func:`flip`). Attributes are groups of one-hot codes (:class:`AttributeGroups`). Whether an edit took is
+decided by :func:`attribute_judge`, a classifier trained on real emoji only (never E_y, never G's images).
+Restoration by projection is bounded by the generator's ceiling; :func:`data_consistent` keeps what the
+observation measured and takes only the rest from the projection.
 
 Images are in [-1, 1] (the generator's range) unless a function says otherwise.
 """
@@ -30,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, images, train
+from . import checks, images, metrics, train
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -453,3 +456,80 @@ def degrade(x: torch.Tensor, kind: str, amount: float = 1.0, seed: int = 0) -> t
             raise ValueError(f"noise std must be >= 0, got {amount}")
         y = images.to_pm1(images.degrade(images.to_unit(y), "noise", amount, seed))     # std amount in [0, 1] units
     return y
+
+
+def data_consistent(observed: torch.Tensor, x_gen: torch.Tensor, forward_op: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> torch.Tensor:
+    r"""Keep what the observation measured, take only the rest from the generator: $\tilde x + G(w^*) - A(G(w^*))$.
+
+    A projection $G(w^*)$ can be no closer to the truth than the generator's own reconstruction of the clean
+    image (its ceiling), even where the observation $\tilde x = A(x)$ holds most of the image (a light blur,
+    the luma of a gray photo). Adding back only the part of $G(w^*)$ that $A$ removes keeps $A(\hat x) \approx \tilde x$:
+    for a blur, the observation's low frequencies plus the generator's high frequencies; for gray, the
+    observation's luma plus the generator's colour. Exact (``A(x_hat) = observed``) when A is a projection
+    (``A(A(x)) = A(x)``, e.g. the luma); for a blur an approximation. With A = identity (noise) it returns the
+    observation unchanged: there the plain projection is the restoration.
+
+    Args:
+        observed: (B, C, H, W) the degraded observation in [-1, 1].
+        x_gen: (B, C, H, W) the projection G(w*) in [-1, 1] (:func:`hybrid` / :func:`optimise` with ``forward_op``).
+        forward_op: the degradation's operator A (:func:`forward_operator`).
+
+    Returns:
+        (B, C, H, W) in [-1, 1] (clamped).
+
+    Reference:
+        Wang, Yu & Zhang, "Zero-Shot Image Restoration Using Denoising Diffusion Null-Space Model", ICLR 2023,
+        arXiv:2212.00490, Eq. (4) (range-null space decomposition $A^\dagger y + (I - A^\dagger A)\bar x$; here with
+        $A^\dagger \approx I$ on the observation).
+    """
+    checks.image_batch(observed, "observed")
+    checks.image_batch(x_gen, "x_gen")
+    if observed.shape != x_gen.shape:
+        raise ValueError(f"observed and x_gen must have the same shape, got {tuple(observed.shape)} and "
+                         f"{tuple(x_gen.shape)}")
+    x_gen = x_gen.to(observed)
+    return (observed + x_gen - forward_op(x_gen)).clamp(-1, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# Independent judges of the attributes (trained on real emoji only)
+# ----------------------------------------------------------------------------------------
+JUDGE_CLASSES: dict[str, tuple[str, ...]] = {"skin tone": SKIN_TONES, "gender": GENDERS[1:]}
+"""The classes of :func:`attribute_judge` per attribute: six tones; man / woman (gender-neutral emoji are left out)."""
+
+
+def judge_labels(y: torch.Tensor, name: str, groups: AttributeGroups = EMOJI_GROUPS) -> torch.Tensor:
+    """Attribute vectors y (B, dim) -> the judge's class of attribute ``name`` (B,): -1 where it has none (no gender)."""
+    checks.one_of(name, "judged attribute", JUDGE_CLASSES)
+    v = groups.decode(y)[name]
+    return v - 1 if name == "gender" else v
+
+
+def attribute_judge(name: str, image_size: int = 32, num_steps: int = 400) -> metrics.FeatureNetwork:
+    """An independent judge of one emoji attribute, trained on real emoji only (never on G's images, never E_y).
+
+    ``metrics.image_judge`` on every emoji of the "People & Body" category with a skin tone (not only heads:
+    more images per tone), train split; measured on the test split (other base emoji, all tones). For
+    ``gender`` only the emoji drawn as a man or a woman, classes :data:`JUDGE_CLASSES` (man = 0, woman = 1).
+
+    Args:
+        name: ``"skin tone"`` or ``"gender"``.
+        image_size: side in pixels (that of the judged images).
+        num_steps: training steps.
+
+    Returns:
+        A ``metrics.FeatureNetwork`` whose ``test_accuracy`` is its held-out accuracy; its classes are
+        ``JUDGE_CLASSES[name]`` (map attribute vectors with :func:`judge_labels`).
+
+    Reference:
+        Perarnau et al. 2016, arXiv:1611.06355, Sec. 4 (edits judged by attribute classifiers).
+    """
+    checks.one_of(name, "judged attribute", JUDGE_CLASSES)
+    x, y, _ = emoji_people("train", image_size, subcategories=None)
+    x_test, y_test, _ = emoji_people("test", image_size, subcategories=None)
+    c, c_test = judge_labels(y, name), judge_labels(y_test, name)
+    keep, keep_test = c >= 0, c_test >= 0
+    return metrics.image_judge(f"emoji-{name.replace(' ', '-')}-{image_size}", x[keep], c[keep], x_test[keep_test],
+                               c_test[keep_test], JUDGE_CLASSES[name], num_steps)
+

@@ -12,7 +12,9 @@ Metrics compare binarised grids: :func:`iou` (intersection over union), :func:`n
 best IoU of each shape against a reference set: a memorisation check when the reference is the
 training set, and a nearest-neighbour class), :func:`occupancy` (filled fraction) and
 :func:`class_histogram` (class coverage). The paper's rule "update D only while its accuracy on the
-batch is at most 80%" is the engine's callback :class:`course_lib.gan.SkipDIfAccurate`.
+batch is at most 80%" is the engine's callback :class:`course_lib.gan.SkipDIfAccurate`. Sampling for
+figures goes through :func:`decode`, which moves latents to the generator's device (a seeded CPU latent
+fed to a generator on a GPU fails otherwise).
 
 Conventions: voxel tensors are (B, 1, D, D, D) indexed (z, y, x) with z up, as made by
 :func:`course_lib.data.voxel_shapes`; values are occupancies or probabilities in [0, 1].
@@ -261,8 +263,57 @@ def train_classifier(name: str, classifier: nn.Module, voxels: torch.Tensor, lab
 
 
 # ----------------------------------------------------------------------------------------
-# Training rule of the paper
+# Sampling
 # ----------------------------------------------------------------------------------------
+def decode(generator: nn.Module, z: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Voxel grids G(z) for latents made anywhere: z goes to the generator's device, the grids come back to z's.
+
+    A latent drawn with a CPU ``torch.Generator`` (a fixed seed for a figure) cannot be fed to a generator on
+    a GPU as it is; this moves it, runs G in eval mode without gradients, in batches, and restores G's
+    training flag (``train.predict``).
+
+    Args:
+        generator: z (B, latent_dim) -> occupancies (B, 1, D, D, D) in [0, 1], e.g. ``nets.voxels.Generator``.
+        z: (B, latent_dim) latents on any device.
+        batch_size: latents per forward pass.
+
+    Returns:
+        (B, 1, D, D, D) float occupancies in [0, 1] on ``z``'s device.
+
+    Reference:
+        Wu et al. 2016, arXiv:1610.07584, Sec. 4 (sampling and the latent walks of Fig. 4).
+    """
+    z = checks.tensor(z, "z")
+    checks.ndim(z, "z", 2, "(B, latent_dim)")
+    return train.predict(generator, z, batch_size=batch_size).float()
+
+
+def walk_endpoints(scores: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+    """Two samples to walk between: the best-scoring sample of each of the two best classes.
+
+    For a latent walk *between two shapes* (Wu et al., Fig. 4) rather than between two random codes: with
+    ``scores`` the nearest-neighbour IoU of generated samples and ``labels`` the class of their nearest
+    training shape, the walk starts at the cleanest sample of one class and ends at the cleanest of another.
+    With a single class present, the two best samples of that class.
+
+    Args:
+        scores: (N,) a quality score per sample (higher is better), N >= 2.
+        labels: (N,) integer class per sample.
+
+    Returns:
+        (i0, i1): two distinct indices into the samples, i0 the better one.
+    """
+    scores, labels = checks.tensor(scores, "scores").flatten(), checks.tensor(labels, "labels").flatten()
+    if len(scores) != len(labels) or len(scores) < 2:
+        raise ValueError(f"scores and labels must have the same length >= 2, got {len(scores)} and {len(labels)}")
+    best = [int(torch.where(labels == k, scores.float(), -math.inf).argmax()) for k in labels.unique()]
+    best.sort(key=lambda i: -float(scores[i]))
+    if len(best) >= 2:
+        return best[0], best[1]
+    order = scores.argsort(descending=True).tolist()
+    return order[0], order[1]
+
+
 # ----------------------------------------------------------------------------------------
 # Figure
 # ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from course_lib import aging, gan, images, losses
+from course_lib import aging, gan, images, losses, metrics
 from course_lib.nets import aging as anets
 
 
@@ -178,3 +178,66 @@ def test_balanced_loader_rejects_missing_age(faces):
     only_adults = aging.Faces(faces.x[adults], faces.age[adults], [n for n, a in zip(faces.names, adults) if a])
     with pytest.raises(ValueError, match="empty: \\['baby', 'child', 'older'\\]"):
         aging.balanced_loader(only_adults, 8)
+
+
+# -- the asked age and the kept identity ------------------------------------------------------
+class _Oracle(anets.CAAE):
+    """A stand-in CAAE: z is the face's index; decoding at age k returns its true variant of age k if there is one,
+    else the face itself (``perfect=False``: always the face itself, the do-nothing model)."""
+
+    def __init__(self, faces: aging.Faces, perfect: bool = True):
+        super().__init__(torch.nn.Identity(), torch.nn.Identity())
+        self.faces = faces
+        self.variant = {(i, a): j for i, j, a in aging.age_pairs(faces)} if perfect else {}
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def encode(self, x):
+        flat = images.to_unit(x).flatten(1)
+        return torch.stack([((self.faces.x.flatten(1) - f).abs().sum(1)).argmin() for f in flat]).float()[:, None]
+
+    def decode(self, z, l):
+        idx = [self.variant.get((int(i), int(a)), int(i)) for i, a in zip(z[:, 0], l.argmax(1))]
+        return images.to_pm1(self.faces.x[idx])
+
+
+def _lookup_judge(faces: aging.Faces):
+    """A judge that knows every face's age exactly (by lookup)."""
+    def logits(x):
+        idx = torch.stack([(faces.x.flatten(1) - f).abs().sum(1).argmin() for f in x.flatten(1)])
+        return torch.nn.functional.one_hot(faces.age[idx], 4).float() * 10
+    return metrics.FeatureNetwork("lookup", logits, logits, None, 3, torch.device("cpu"))
+
+
+def test_target_age_rate_of_a_do_nothing_model_is_one_in_four(test_faces):
+    judge = _lookup_judge(test_faces)
+    r = aging.target_age_rate(_Oracle(test_faces, perfect=False), test_faces, judge)
+    assert r["all"] == pytest.approx(0.25) and r["changed"] == 0 and r["n"] == 4 * len(test_faces)
+    r = aging.target_age_rate(_Oracle(test_faces), test_faces, judge)
+    assert r["changed"] > 0                                           # the true variants carry the asked age
+
+
+def test_identity_retrieval_finds_the_true_variant(test_faces):
+    pairs = aging.age_pairs(test_faces)
+    r = aging.identity_retrieval(_Oracle(test_faces), test_faces, pairs)
+    assert r["CAAE"] == 1 and r["n"] == len(pairs) and 0 < r["chance"] < 1
+    same = aging.identity_retrieval(_Oracle(test_faces, perfect=False), test_faces, pairs)
+    assert same["CAAE"] == same["unchanged"] == r["unchanged"]
+    with pytest.raises(ValueError, match="no \\(adult"):
+        aging.identity_retrieval(_Oracle(test_faces), test_faces, [])
+
+
+def test_decode_prior_draws_every_age():
+    torch.manual_seed(0)
+    gen, _ = aging.build(latent_dim=6, width=8)
+    x, asked = aging.decode_prior(gen.eval(), 5, seed=1)
+    assert x.shape == (20, 3, 32, 32) and 0 <= x.min() and x.max() <= 1
+    assert asked.tolist() == [0] * 5 + [1] * 5 + [2] * 5 + [3] * 5
+    torch.testing.assert_close(aging.decode_prior(gen, 5, seed=1)[0], x)
+
+
+def test_build_tiles_the_age_label_to_the_codes_length():
+    gen, _ = aging.build(latent_dim=50, width=8)
+    assert gen.generator.label_repeat == 12                          # 4 ages x 12 = 48 numbers beside 50 of z
+    assert aging.build(latent_dim=6, width=8, label_repeat=3)[0].generator.label_repeat == 3
+    with pytest.raises(ValueError, match="label_repeat"):
+        aging.build(latent_dim=6, width=8, label_repeat=0)

@@ -221,3 +221,38 @@ def test_encoder_training_and_hybrid_bad_input(ckpt_dir):
     with pytest.raises(ValueError, match="one encoder input per target"):
         inversion.hybrid(dec, lambda t: torch.zeros(len(t), 6), torch.zeros(2, 3, 4, 4), 1,
                          x_encoder=torch.zeros(3, 3, 4, 4))
+
+
+# -- data consistency after a projection; the attribute judges ----------------------------------
+def test_data_consistent_keeps_the_observation_and_adds_what_the_operator_removed():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16) * 1.6 - 0.8
+    for kind, amount in (("blur", 1.5), ("grayscale", 1.0)):
+        op = inversion.forward_operator(kind, amount)
+        # the truth as the projection: the truth comes back exactly
+        torch.testing.assert_close(inversion.data_consistent(op(x), x, op), x)
+    gray = inversion.forward_operator("grayscale")
+    g = torch.rand(2, 3, 16, 16) * 0.4 - 0.2                        # any projection (no clamping needed)
+    out = inversion.data_consistent(gray(x) * 0.5, g, gray)
+    torch.testing.assert_close(gray(out), gray(x) * 0.5, atol=1e-6, rtol=0)   # luma of the observation, colour of G
+    ident = inversion.forward_operator("noise")
+    torch.testing.assert_close(inversion.data_consistent(x, g, ident), x)   # A = I: the observation itself
+    with pytest.raises(ValueError, match="same shape"):
+        inversion.data_consistent(x, g[:1], gray)
+
+
+def test_judge_labels_map_attributes_to_judge_classes():
+    y = inversion.EMOJI_GROUPS.encode(**{"skin tone": torch.tensor([0, 5, 2]), "gender": torch.tensor([0, 1, 2])})
+    assert inversion.judge_labels(y, "skin tone").tolist() == [0, 5, 2]
+    assert inversion.judge_labels(y, "gender").tolist() == [-1, 0, 1]     # none / man / woman -> -, 0, 1
+    assert inversion.JUDGE_CLASSES["gender"] == ("man", "woman")
+    with pytest.raises(ValueError, match="judged attribute"):
+        inversion.judge_labels(y, "age")
+
+
+def test_attribute_judge_is_trained_on_real_emoji_and_measured_on_held_out_ones(ckpt_dir):
+    judge = inversion.attribute_judge("gender", image_size=16, num_steps=3)
+    assert judge.logits(torch.rand(2, 3, 16, 16)).shape == (2, 2)
+    assert 0 <= judge.test_accuracy <= 1
+    with pytest.raises(ValueError, match="judged attribute"):
+        inversion.attribute_judge("hair", image_size=16, num_steps=3)

@@ -66,6 +66,52 @@ def test_classifier_learns_the_shape_classes(ckpt_dir):
     assert (voxels.predict(clf, x32) == y32).float().mean() > 0.6
 
 
+# -- sampling: latents go to the generator's device -------------------------------------
+class _DeviceCheckingGenerator(nn.Module):
+    """Parameters on the 'meta' device (a stand-in for a GPU): refuses latents from anywhere else."""
+
+    def __init__(self, size: int = 8):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1, device="meta"))
+        self.size = size
+
+    def forward(self, z):
+        if z.device != self.w.device:
+            raise RuntimeError(f"z on {z.device} but the generator on {self.w.device}")
+        return torch.zeros(z.shape[0], 1, self.size, self.size, self.size)     # (CPU) grids
+
+
+def test_decode_moves_latents_to_the_generators_device():
+    G = _DeviceCheckingGenerator()
+    z = torch.randn(3, 5)                                   # a seeded CPU latent, as the notebook's walk
+    with pytest.raises(RuntimeError, match="meta"):
+        G(z)                                                # the bug of notebook 20, cell 21 on a GPU
+    x = voxels.decode(G, z)
+    assert x.shape == (3, 1, 8, 8, 8) and x.device == z.device
+
+
+def test_decode_is_eval_mode_generator_output_in_batches():
+    torch.manual_seed(0)
+    G = vnets.Generator(20, 16, width=4)
+    z = torch.randn(5, 20)
+    x = voxels.decode(G, z, batch_size=2)
+    assert G.training                                       # the training flag is restored
+    with torch.no_grad():
+        ref = G.eval()(z)
+    torch.testing.assert_close(x, ref)
+    with pytest.raises(ValueError, match="latent_dim"):
+        voxels.decode(G, torch.randn(5, 20, 1))
+
+
+def test_walk_endpoints_best_of_the_two_best_classes():
+    scores = torch.tensor([0.5, 0.9, 0.7, 0.8, 0.95, 0.1])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert voxels.walk_endpoints(scores, labels) == (4, 1)    # best of class 2, then best of class 0
+    assert voxels.walk_endpoints(scores, torch.zeros(6)) == (4, 1)   # one class: its two best samples
+    with pytest.raises(ValueError, match="same length"):
+        voxels.walk_endpoints(scores, labels[:3])
+
+
 # -- metrics -------------------------------------------------------------------------------
 def test_iou_against_sklearn_jaccard():
     g = torch.Generator().manual_seed(0)
