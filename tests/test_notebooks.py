@@ -105,8 +105,10 @@ CLAIM_CALL = re.compile(r"results\.claim\(\s*(?:f?[\"']([^\"']+)[\"'])\s*,\s*([^
 MIN_CLAIMS = 3
 # notebooks whose lessons are not yet claims, and the issue that brings them (xfail strict: the
 # marker has to go as soon as a notebook reaches three claims)
-CLAIMS_PENDING = {**{f"{i:02d}": "issue 15 (claims for 03-10)" for i in (8, 9)},
-                  **{f"{i:02d}": "issue 16 (claims for 11-20)" for i in range(11, 21)}}
+CLAIMS_PENDING = {f"{i:02d}": "issue 15 (claims for 03-10)" for i in (8, 9)}
+# notebooks whose claims changed and whose committed outputs await the idle lecture run (xfail strict:
+# the marker has to go when the outputs carry the judged lines)
+OUTPUTS_PENDING = {f"{i:02d}" for i in (4, 7, *range(11, 21))}
 
 
 def _claim_cells(path: Path):
@@ -139,7 +141,9 @@ def test_claim_names_are_unique_across_the_course():
             seen[name] = path.name
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(
+    strict=True, reason="outputs pending the lecture run")) if p.stem[:2] in OUTPUTS_PENDING else p for p in NOTEBOOKS],
+    ids=lambda p: p.stem)
 def test_claims_sit_next_to_their_result(path: Path):
     """A claim is in a visible cell that also computes or shows what it judges, with a computed value,
     and the committed (lecture) outputs carry its judged line."""
