@@ -7,11 +7,14 @@ The networks live in :mod:`course_lib.nets.scaling`; this module holds what is *
   ``images.downsample(x, 2, "area")`` / ``images.upsample(x, 2, "bilinear")``.
 * **Progressive growing** (Karras et al. 2018): :func:`fade_in_schedule` (stage and alpha at a step) and the
   :class:`FadeIn` callback that sets them on growing networks during ``gan.Trainer.fit``.
+* **R1** (Mescheder et al. 2018): :func:`r1_penalty`, a ``penalty`` for ``gan.variant`` (StyleGAN's loss is
+  the non-saturating one with R1).
 * **BigGAN** (Brock et al. 2019): :func:`truncated_normal` (the truncation trick),
   :func:`orthogonal_regularisation` (Eq. 3, off-diagonal; and the full ``||W W^T - I||^2`` form) and
-  :func:`orthogonal_term` (a ``g_terms`` entry for the engine).
-* **StyleGAN** (Karras et al. 2019): :func:`mix_styles` (per-layer w's for style mixing) and
-  :func:`truncate_w` (truncation in W).
+  :func:`orthogonal_term` (a ``g_terms`` entry for the engine); :func:`truncation_sweep` measures a
+  generator at several truncations (threshold or psi).
+* **StyleGAN** (Karras et al. 2019): :func:`mix_styles` (per-layer w's for style mixing),
+  :func:`truncate_w` (truncation in W) and :func:`style_mixing_agreement` (do the coarse styles set the class?).
 """
 
 from __future__ import annotations
@@ -106,7 +109,8 @@ class FadeIn(gan.Callback):
 
     Args:
         stage_steps, fade_steps: see :func:`fade_in_schedule`.
-        nets: extra networks to grow besides the trainer's generator and discriminator (the EMA copy).
+        nets: extra networks to grow besides the trainer's generator, discriminator and the generator of any
+            ``gan.EMA`` callback (grown too, so EMA samples follow the schedule).
 
     Reference:
         Karras et al. 2018, arXiv:1710.10196, Sec. 2.
@@ -120,7 +124,8 @@ class FadeIn(gan.Callback):
         self.extra = list(nets)
 
     def _nets(self, trainer: gan.Trainer) -> list[nn.Module]:
-        found = [trainer.generator, trainer.discriminator, *self.extra]
+        emas = [cb.generator for cb in trainer.callbacks if isinstance(cb, gan.EMA) and cb.generator is not None]
+        found = [trainer.generator, trainer.discriminator, *emas, *self.extra]
         for net in found:
             if not (hasattr(net, "stage") and hasattr(net, "alpha") and hasattr(net, "num_stages")):
                 raise TypeError(f"FadeIn needs growing networks with .stage, .alpha and .num_stages; "
@@ -143,6 +148,38 @@ class FadeIn(gan.Callback):
 
     def on_log(self, trainer: gan.Trainer, step: int, logs: dict[str, float]) -> None:
         logs["stage"], logs["alpha"] = float(trainer.generator.stage), float(trainer.generator.alpha)
+
+
+# ----------------------------------------------------------------------------------------
+# R1: a gradient penalty on the real data (progressive growing, StyleGAN)
+# ----------------------------------------------------------------------------------------
+def r1_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor,
+               x_fake: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The R1 penalty, $R_1 = \mathbb E_{x \sim p_\text{data}}\big[\lVert \nabla_x D(x) \rVert^2\big]$.
+
+    D is pushed to be flat on the real data, which stops it from overshooting there (Mescheder et al.
+    show that the non-saturating GAN with R1 converges locally where the plain one oscillates). Use it as the
+    variant's penalty with weight $\gamma / 2$: ``gan.variant("ns", penalty=scaling.r1_penalty,
+    penalty_weight=gamma / 2)`` (StyleGAN: $\gamma = 10$ on FFHQ). The fakes are not used (the argument
+    is there for the engine's ``penalty(D, x_real, x_fake)`` call).
+
+    Args:
+        critic: maps (B, ...) to scores (B,) or (B, 1).
+        x_real: (B, ...) real batch.
+        x_fake: ignored.
+
+    Returns:
+        A scalar >= 0, differentiable with respect to the critic's parameters (double back-propagation).
+
+    Reference:
+        Mescheder, Geiger & Nowozin, "Which Training Methods for GANs do actually Converge?", ICML 2018,
+        arXiv:1801.04406, Eq. (9); Karras et al. 2019, arXiv:1812.04948, Appendix C.
+    """
+    checks.tensor(x_real, "x_real")
+    x = x_real.detach().requires_grad_(True)
+    scores = critic(x)
+    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad.pow(2).reshape(len(x), -1).sum(1).mean()
 
 
 # ----------------------------------------------------------------------------------------
@@ -197,6 +234,63 @@ def truncate_w(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor
     if w.shape[-1] != w_avg.shape[0]:
         raise ValueError(f"w has w_dim {w.shape[-1]} but w_avg has {w_avg.shape[0]}")
     return w_avg + psi * (w - w_avg)
+
+
+@torch.no_grad()
+def truncation_sweep(generator: nn.Module, latent_dim: int, values: Sequence[float | None],
+                     evaluate: Callable[[torch.Tensor], dict[str, float]], n: int, kind: str = "psi",
+                     seed: int = 11, batch_size: int = 500) -> list[dict[str, float | None]]:
+    r"""Sample a generator at several truncations of z and measure each sample set.
+
+    ``kind="psi"`` scales the latents towards their mean (0 for $z \sim \mathcal N(0, I)$),
+    $z' = \psi z$ -- the form of :func:`truncate_w` in Z; ``kind="threshold"`` draws BigGAN's truncated
+    normal (:func:`truncated_normal`, $|z_i| \le$ threshold). The same seed serves every value, so the sets
+    differ only by the truncation. The generator samples in ``eval()`` mode (batch norm would otherwise
+    re-normalise each batch and undo the truncation); its mode is restored afterwards.
+
+    Args:
+        generator: z (B, latent_dim) -> x (B, ...).
+        latent_dim: size of z.
+        values: psi in [0, 1] or thresholds > 0; None = no truncation.
+        evaluate: ``evaluate(x) -> {metric: value}`` for the n samples (e.g. FID, precision, recall).
+        n: samples per value.
+        kind: ``"psi"`` or ``"threshold"``.
+        seed: seed of the latents.
+        batch_size: samples per generator call.
+
+    Returns:
+        One dict per value, ``{kind: value, **evaluate(x)}``, in the order of ``values``.
+
+    Reference:
+        Brock et al. 2019, arXiv:1809.11096, Sec. 3.1 and Fig. 17 (the trade-off curve); Karras et al. 2019,
+        arXiv:1812.04948, Appendix B (psi); Kynkaanniemi et al. 2019, arXiv:1904.06991, Sec. 5 (precision and
+        recall against truncation).
+    """
+    checks.positive_int(latent_dim, "latent_dim")
+    checks.positive_int(n, "n")
+    checks.positive_int(batch_size, "batch_size")
+    checks.one_of(kind, "kind", ("psi", "threshold"))
+    if not values:
+        raise ValueError("values must list at least one psi or threshold (None = no truncation)")
+    for v in values:
+        if v is not None and not (0 <= v <= 1 if kind == "psi" else v > 0):
+            raise ValueError(f"each {kind} must be {'in [0, 1]' if kind == 'psi' else '> 0'} or None, got {v!r}")
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    rows = []
+    try:
+        for v in values:
+            g = torch.Generator().manual_seed(seed)
+            if kind == "psi":
+                z = torch.randn(n, latent_dim, generator=g) * (1.0 if v is None else v)
+            else:
+                z = truncated_normal((n, latent_dim), v, g)
+            x = torch.cat([generator(z[i:i + batch_size].to(device)).float() for i in range(0, n, batch_size)])
+            rows.append({kind: v, **evaluate(x)})
+    finally:
+        generator.train(was_training)
+    return rows
 
 
 def _as_matrix(weight: torch.Tensor) -> torch.Tensor:
@@ -353,3 +447,73 @@ def style_mixing_grid(generator: nn.Module, w_rows: torch.Tensor, w_cols: torch.
     rows = [torch.cat([-torch.ones_like(src_c[:1]), src_c])]
     rows += [torch.cat([src_r[i:i + 1], mixes[i]]) for i in range(R)]
     return torch.cat(rows)
+
+
+@torch.no_grad()
+def style_mixing_agreement(generator: nn.Module, classify: Callable[[torch.Tensor], torch.Tensor], n_pairs: int,
+                           crossover: int | None = None, min_confidence: float = 0.9, seed: int = 0,
+                           max_draws: int = 20, noise: str = "const") -> dict[str, float]:
+    r"""How often the coarse styles decide what a style-mixed image is, as judged by a classifier.
+
+    Pairs (A, B) of mapped latents $w_A = f(z_A)$, $w_B = f(z_B)$ are drawn; the mix takes the styles of the
+    layers before ``crossover`` (the coarse ones) from A and the rest from B (:func:`mix_styles`). Only pairs
+    whose A and B the classifier recognises (probability >= ``min_confidence``) as *different* classes
+    count; the agreement is the fraction of them whose mix the classifier assigns (argmax) to A's class.
+    Pairs are drawn in rounds of ``n_pairs`` until ``n_pairs`` qualify or ``max_draws`` rounds are spent.
+
+    Args:
+        generator: a ``nets.scaling.StyleGenerator`` (``mapping``, ``synthesis``, ``num_layers``,
+            ``layer_resolutions``, ``latent_dim``).
+        classify: images (N, C, H, W) in [-1, 1] -> class probabilities (N, K), e.g.
+            ``lambda x: metrics.class_probabilities(images.to_unit(x), clf)``.
+        n_pairs: qualifying pairs wanted (the measure uses exactly this many when enough qualify).
+        crossover: first layer whose style comes from B; default: every layer at 8x8 or coarser
+            (4 for 4x4, 4x4, 8x8, 8x8, ...: the paper's "coarse styles").
+        min_confidence: the classifier probability that counts as recognised.
+        seed: seed of the latents.
+        max_draws: rounds of ``n_pairs`` pairs at most.
+        noise: the synthesis noise (``"const"``: A, B and the mix share it).
+
+    Returns:
+        ``{"agreement": fraction of qualifying mixes in A's class, "agreement_b": fraction in B's class,
+        "n_pairs": qualifying pairs used, "n_drawn": pairs drawn}``; the fractions are NaN when no pair
+        qualified (``n_pairs`` 0).
+
+    Reference:
+        Karras et al. 2019, arXiv:1812.04948, Sec. 3.1 and Fig. 3 ("coarse styles ... bring high-level aspects
+        such as pose, general hair style, face shape").
+    """
+    checks.positive_int(n_pairs, "n_pairs")
+    checks.positive_int(max_draws, "max_draws")
+    if not 0 < min_confidence < 1:
+        raise ValueError(f"min_confidence must be in (0, 1), got {min_confidence}")
+    L = generator.num_layers
+    if crossover is None:
+        crossover = sum(r <= 8 for r in generator.layer_resolutions)
+    if isinstance(crossover, bool) or not isinstance(crossover, int) or not 0 < crossover < L:
+        raise ValueError(f"crossover must be an int in [1, {L - 1}] (some layers from A, some from B), got {crossover!r}")
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    g = torch.Generator().manual_seed(seed)
+    found, drawn = [], 0
+    try:
+        for _ in range(max_draws):
+            z = torch.randn(2, n_pairs, generator.latent_dim, generator=g).to(device)
+            w_a, w_b = generator.mapping(z[0]), generator.mapping(z[1])
+            p_a, p_b = classify(generator.synthesis(w_a, noise)), classify(generator.synthesis(w_b, noise))
+            p_mix = classify(generator.synthesis(mix_styles(w_a, w_b, crossover, L), noise))
+            (conf_a, cls_a), (conf_b, cls_b) = p_a.max(1), p_b.max(1)
+            ok = (conf_a >= min_confidence) & (conf_b >= min_confidence) & (cls_a != cls_b)
+            found.append(torch.stack([cls_a, cls_b, p_mix.argmax(1)], 1)[ok])
+            drawn += n_pairs
+            if sum(len(f) for f in found) >= n_pairs:
+                break
+    finally:
+        generator.train(was_training)
+    kept = torch.cat(found)[:n_pairs]
+    if len(kept) == 0:                               # nothing recognised (an untrained generator): no measure
+        return {"agreement": float("nan"), "agreement_b": float("nan"), "n_pairs": 0, "n_drawn": drawn}
+    return {"agreement": float((kept[:, 2] == kept[:, 0]).double().mean()),
+            "agreement_b": float((kept[:, 2] == kept[:, 1]).double().mean()),
+            "n_pairs": len(kept), "n_drawn": drawn}

@@ -289,3 +289,168 @@ def test_equalized_linear_lr_mul_slows_adam():
     assert torch.allclose(changes[1] / changes[0], torch.tensor(0.01), rtol=0.05)
     with pytest.raises(ValueError, match="lr_mul"):
         nets.EqualizedLinear(2, 2, lr_mul=0.0)
+
+
+# ----------------------------------------------------------------------------------------
+# Stabilisers: equalised learning rate, minibatch std, R1, EMA under FadeIn
+# ----------------------------------------------------------------------------------------
+def test_equalized_conv_is_a_conv_with_a_runtime_scale():
+    torch.manual_seed(0)
+    conv = nets.EqualizedConv2d(8, 4, 3, padding=1)
+    assert isinstance(conv, torch.nn.Conv2d)                       # autocast / regularisers see a convolution
+    x = torch.randn(16, 8, 10, 10)
+    assert torch.allclose(conv(x), F.conv2d(x, conv.weight * conv.scale, conv.bias, padding=1), atol=1e-6)
+    assert conv.scale == pytest.approx(2 ** 0.5 / (8 * 9) ** 0.5)
+    assert 0.9 < float(conv.weight.detach().std()) < 1.1                     # unit-variance stored weights
+    # He's gain: a LeakyReLU-free unit-gain conv keeps the input variance
+    with torch.no_grad():
+        assert 0.7 < float(nets.EqualizedConv2d(8, 64, 3, padding=1, gain=1.0)(x).std()) < 1.3
+
+
+def test_minibatch_std_appends_the_group_std():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 4, 4, generator=g)
+    y = nets.MinibatchStd(4)(x)
+    assert y.shape == (8, 4, 4, 4) and torch.equal(y[:, :3], x)
+    groups = x.reshape(4, 2, 3, 4, 4)                              # sample i*2 + m is in group m
+    expect = groups.std(0, unbiased=False).mean((1, 2, 3))
+    assert torch.allclose(y[:, 3, 0, 0], expect.repeat(4), atol=1e-4)
+    assert (y[:, 3] == y[:, 3, :1, :1]).all()                      # constant over the map
+    same = nets.MinibatchStd(4)(x[:1].expand(8, -1, -1, -1))
+    assert same[:, 3].abs().max() < 1e-3                           # no variety, no std
+    assert nets.MinibatchStd(4)(x[:6]).shape == (6, 4, 4, 4)       # 6 = 3 groups of 2
+
+
+def test_coarse_discriminator_sees_the_batch_and_checks():
+    torch.manual_seed(0)
+    D = nets.CoarseDiscriminator(1, 8, hidden=16).eval()
+    x = torch.rand(4, 1, 8, 8)
+    other = torch.cat([x[:1], torch.rand(3, 1, 8, 8)])
+    assert not torch.allclose(D(x)[0], D(other)[0])                 # the same image, another batch: another score
+    per_sample = nets.CoarseDiscriminator(1, 8, hidden=16, minibatch_std=False).eval()
+    assert torch.allclose(per_sample(x)[0], per_sample(other)[0])
+    with pytest.raises(ValueError, match="at least 2"):
+        D(x[:1])
+    G = nets.CoarseGenerator(4, 1, 8, hidden=16)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules())
+    assert G.eval()(torch.randn(3, 4)).shape == (3, 1, 8, 8)
+
+
+def test_progressive_discriminator_minibatch_std_switch():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 16, 16)
+    other = torch.cat([x[:1], torch.rand(3, 1, 16, 16)])
+    D = nets.ProgressiveDiscriminator(1, 16, start=4, width=8)
+    assert any(isinstance(m, nets.MinibatchStd) for m in D.modules())
+    assert not torch.allclose(D(x)[0], D(other)[0])
+    D0 = nets.ProgressiveDiscriminator(1, 16, start=4, width=8, minibatch_std=False)
+    assert torch.allclose(D0(x)[0], D0(other)[0], atol=1e-6)
+
+
+def test_r1_penalty_closed_forms_and_gradient():
+    a = torch.tensor([1.0, -2.0, 2.0])
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    assert float(scaling.r1_penalty(lambda t: t @ a, x)) == pytest.approx(9.0)           # linear D: ||a||^2
+    assert torch.allclose(scaling.r1_penalty(lambda t: 0.5 * (t ** 2).sum(1), x),      # D = |x|^2/2: E|x|^2
+                          (x ** 2).sum(1).mean())
+    lin = torch.nn.Linear(3, 1)
+    scaling.r1_penalty(lin, x).backward()                          # double back-propagation reaches D's weights
+    assert torch.allclose(lin.weight.grad, 2 * lin.weight.detach())
+    assert not x.requires_grad
+
+
+def test_r1_penalty_through_the_engine():
+    torch.manual_seed(0)
+    G = nets.StyleGenerator(8, 8, 1, 8, width=8, mapping_layers=2)
+    D = nets.ProgressiveDiscriminator(1, 8, start=4, width=8)
+    v = gan.variant("ns", penalty=scaling.r1_penalty, penalty_weight=5.0)
+    hist = gan.Trainer(G, D, v, torch.rand(32, 1, 8, 8) * 2 - 1, 8, batch_size=8, log_every=1).fit(2)
+    assert len(hist["penalty"]) == 2 and all(p > 0 for p in hist["penalty"])
+
+
+def test_fade_in_grows_the_ema_generator():
+    torch.manual_seed(0)
+    G = nets.ProgressiveGenerator(8, 1, 16, start=4, width=8)
+    D = nets.ProgressiveDiscriminator(1, 16, start=4, width=8)
+    ema = gan.EMA(0.9)
+    trainer = gan.Trainer(G, D, gan.variant("ns"), torch.rand(32, 1, 16, 16) * 2 - 1, 8, batch_size=8,
+                          callbacks=[scaling.FadeIn(stage_steps=3, fade_steps=2), ema], log_every=1)
+    trainer.fit(4)
+    assert (ema.generator.stage, ema.generator.alpha) == (G.stage, G.alpha) == (1, 0.5)
+    assert trainer.sample(2, ema=True).shape == (2, 1, 16, 16)
+
+
+# ----------------------------------------------------------------------------------------
+# Truncation sweep and the style-mixing agreement
+# ----------------------------------------------------------------------------------------
+class _Identity(torch.nn.Module):
+    """A 'generator' that returns z and remembers its mode: the sweep's latents become visible."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.modes = []
+
+    def forward(self, z):
+        self.modes.append(self.training)
+        return z + 0 * self.p
+
+
+def test_truncation_sweep_psi_and_threshold():
+    G = _Identity().train()
+    norm = lambda x: {"norm": float(x.norm(dim=1).mean()), "maxabs": float(x.abs().max())}
+    rows = scaling.truncation_sweep(G, 16, [None, 0.5, 0.0], norm, n=300, seed=3, batch_size=128)
+    assert [r["psi"] for r in rows] == [None, 0.5, 0.0]
+    assert rows[1]["norm"] == pytest.approx(0.5 * rows[0]["norm"], rel=1e-6)            # z' = psi z, same z
+    assert rows[2]["norm"] == 0.0
+    assert G.training and not any(G.modes)                          # sampled in eval mode, mode restored
+    rows = scaling.truncation_sweep(G, 16, [1.0, None], norm, n=200, kind="threshold")
+    assert rows[0]["maxabs"] <= 1.0 < rows[1]["maxabs"]
+    with pytest.raises(ValueError, match="psi must be in"):
+        scaling.truncation_sweep(G, 16, [1.5], norm, n=10)
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        scaling.truncation_sweep(G, 16, [0.0], norm, n=10, kind="threshold")
+    with pytest.raises(ValueError, match="kind"):
+        scaling.truncation_sweep(G, 16, [0.5], norm, n=10, kind="clip")
+
+
+class _StubStyle(torch.nn.Module):
+    """A 'StyleGenerator' whose image is one pixel: layer ``decides``'s w[0] (the class is its sign)."""
+
+    num_layers, layer_resolutions, latent_dim = 4, [4, 4, 8, 8], 2
+
+    def __init__(self, decides: int):
+        super().__init__()
+        self.p, self.decides = torch.nn.Parameter(torch.zeros(1)), decides
+        self.mapping = torch.nn.Identity()
+
+    def synthesis(self, ws, noise="const"):
+        ws = ws[:, None].expand(-1, self.num_layers, -1) if ws.ndim == 2 else ws
+        return ws[:, self.decides, :1, None, None]                 # (B, 1, 1, 1)
+
+
+def _sign_classifier(x):
+    pos = (x.reshape(len(x)) > 0).double()
+    return torch.stack([1 - pos, pos], 1)                          # one-hot: always confident
+
+
+def test_style_mixing_agreement_counts_mixes_in_a_class():
+    coarse = scaling.style_mixing_agreement(_StubStyle(decides=0), _sign_classifier, 50, crossover=2, seed=1)
+    assert coarse["agreement"] == 1.0 and coarse["agreement_b"] == 0.0 and coarse["n_pairs"] == 50
+    assert coarse["n_drawn"] >= 100                                 # ~half the pairs have different classes
+    fine = scaling.style_mixing_agreement(_StubStyle(decides=3), _sign_classifier, 50, crossover=2, seed=1)
+    assert fine["agreement"] == 0.0 and fine["agreement_b"] == 1.0
+    # the default crossover is the number of layers at 8x8 or coarser: all 4 here -> not a mix
+    with pytest.raises(ValueError, match="crossover"):
+        scaling.style_mixing_agreement(_StubStyle(0), _sign_classifier, 10)
+    unsure = lambda x: torch.full((len(x), 2), 0.5, dtype=torch.float64)
+    none = scaling.style_mixing_agreement(_StubStyle(0), unsure, 10, crossover=2, max_draws=2)
+    assert none["n_pairs"] == 0 and none["n_drawn"] == 20 and none["agreement"] != none["agreement"]   # NaN
+
+
+def test_style_mixing_agreement_on_a_style_generator():
+    torch.manual_seed(0)
+    G = nets.StyleGenerator(8, 8, 1, 16, width=8, mapping_layers=2).train()
+    probs = lambda x: torch.softmax(torch.stack([x.mean((1, 2, 3)), -x.mean((1, 2, 3))], 1) * 1e4, 1)
+    r = scaling.style_mixing_agreement(G, probs, 20, min_confidence=0.6)
+    assert 0.0 <= r["agreement"] <= 1.0 and r["n_pairs"] <= 20 and G.training
