@@ -2,7 +2,9 @@ r"""Loss terms and measurements of the conditional GAN family (notebook 08), all
 
 Every model of the family is one ``gan.Trainer`` -- the variants differ in data and terms only:
 
-* **cGAN** (Mirza & Osindero 2014): ``cond=labels, sample_cond=conditional.label_sampler(10)``; G(z, y), D(x, y).
+* **cGAN** (Mirza & Osindero 2014): ``cond=labels, sample_cond=conditional.label_sampler(10)``; G(z, y), D(x, y);
+  the matching-aware D term :func:`mismatch_term` (Reed et al. 2016) makes D check the label, and
+  :func:`label_use` measures whether it does.
 * **AC-GAN** (Odena et al. 2017): D returns (source, class logits); ``gan.aux_class_d_term`` /
   ``gan.aux_class_g_term`` add $L_C$ to both players.
 * **InfoGAN** (Chen et al. 2016): codes :class:`InfoCodes` are drawn as the fakes' conditions, G sees
@@ -117,6 +119,90 @@ def sample_accuracy(x: torch.Tensor, y: torch.Tensor, clf, value_range: tuple[fl
     return float((pred == y.cpu()).float().mean())
 
 
+def wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """For each label a different one, uniform over the other ``num_classes - 1`` classes (same shape, device).
+
+    Args:
+        y: (B,) integer labels in [0, num_classes).
+        num_classes: K >= 2.
+        generator: optional CPU random generator (reproducible draws).
+
+    Returns:
+        (B,) labels y' with y' != y everywhere.
+    """
+    checks.ndim(y, "y", 1, "(B,)")
+    if not (isinstance(num_classes, int) and num_classes >= 2):
+        raise ValueError(f"num_classes must be an integer >= 2 (a wrong label needs another class), got {num_classes!r}")
+    if y.dtype.is_floating_point or (len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes)):
+        raise ValueError(f"y must hold integer labels in [0, {num_classes})")
+    shift = torch.randint(1, num_classes, y.shape, generator=generator).to(y.device)
+    return (y + shift) % num_classes
+
+
+def mismatch_term(discriminator: nn.Module, num_classes: int) -> gan.Term:
+    r"""A D term of the matching-aware discriminator: a *real* image with a *wrong* label counts as fake.
+
+    $$L_\text{mis} = -\mathbb{E}_{x, y \sim p_\text{data},\, y' \neq y}\big[\log\big(1 - D(x \mid y')\big)\big]
+      = \mathbb{E}\big[\mathrm{softplus}(s(x, y'))\big]$$
+
+    with $s$ D's logit. In the plain cGAN objective D meets a wrong (x, y) pair only when G fails to follow y,
+    and a small D can tell most fakes by their look alone: it learns to ignore y and G's classes drift. This term
+    makes "does x show class y?" part of D's job from the first step. G's objective is unchanged.
+
+    Args:
+        discriminator: D(x, y) returning raw scores (B,).
+        num_classes: K.
+
+    Returns:
+        ``fn(batch) -> scalar`` for ``d_terms={"mismatch": (1.0, fn)}`` (the batch's ``c_real`` are the labels).
+
+    Reference:
+        Reed et al., "Generative Adversarial Text to Image Synthesis", ICML 2016, arXiv:1605.05396, Sec. 4.2
+        (GAN-CLS, the matching-aware discriminator; Alg. 1 weights it 1/2 next to the fake term, here 1).
+    """
+    checks.positive_int(num_classes, "num_classes")
+
+    def mismatch(b: gan.Batch) -> torch.Tensor:
+        if b.c_real is None:
+            raise ValueError("the mismatch term needs the real batch's labels: a trainer with cond=labels")
+        return F.softplus(discriminator(b.x_real, wrong_labels(b.c_real, num_classes)).float()).mean()
+
+    return mismatch
+
+
+@torch.no_grad()
+def label_use(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int, seed: int = 0,
+              batch_size: int = 500) -> float:
+    """How often D prefers the true label: the fraction of real images with D(x, y) > D(x, y'), y' a wrong label.
+
+    0.5: D ignores y (a coin flip); 1: D always scores the right label higher. D is put in eval mode and restored.
+
+    Args:
+        discriminator: D(x, y) -> raw scores (B,).
+        x: (N, C, H, W) real images in D's input range; y: (N,) their labels.
+        num_classes: K.
+        seed: seed of the wrong labels.
+        batch_size: images per forward pass.
+
+    Returns:
+        The fraction in [0, 1].
+    """
+    checks.image_batch(x, "x")
+    checks.ndim(y, "y", 1, "(N,)")
+    if len(x) != len(y) or not len(x):
+        raise ValueError(f"x ({len(x)}) and y ({len(y)}) must be non-empty and aligned")
+    y_wrong = wrong_labels(y, num_classes, torch.Generator().manual_seed(seed))
+    dev = next(discriminator.parameters()).device
+    wins = []
+    with train.eval_mode(discriminator):
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(dev)
+            s_true = discriminator(xb, y[i:i + batch_size].to(dev)).float()
+            s_wrong = discriminator(xb, y_wrong[i:i + batch_size].to(dev)).float()
+            wins.append((s_true > s_wrong).cpu())
+    return float(torch.cat(wins).float().mean())
+
+
 def matched_accuracy(codes: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[float, torch.Tensor]:
     """Accuracy of an unsupervised categorical code after the best one-to-one code -> class matching.
 
@@ -168,14 +254,21 @@ class InfoCodes:
     r"""InfoGAN's latent codes: one categorical code (``n_cat`` values) and ``n_cont`` continuous codes ~ U(-1, 1).
 
     The codes are the fakes' conditions ``c = (cat (B,), cont (B, n_cont))``; G sees ``[z, onehot(cat), cont]``;
-    D's Q head outputs ``q_dim = n_cat + 2 n_cont`` numbers: categorical logits, then a mean and a log-std per
-    continuous code.
+    D's Q head outputs ``q_dim`` numbers: categorical logits, then a mean per continuous code and, unless
+    ``fixed_std`` is set, a log-std per continuous code.
 
     Attributes:
         n_cat: values of the categorical code (10 on MNIST).
         n_cont: continuous codes (2 on MNIST: the paper finds rotation/slant and width/thickness).
         weight_cont: $\lambda$ of the continuous part of $L_I$ (the paper uses a smaller weight than for discrete codes).
-        log_sigma_min: floor of Q's log-std (keeps the Gaussian NLL bounded).
+        log_sigma_min: floor of Q's log-std (keeps the Gaussian NLL bounded); used only when Q learns the std.
+        fixed_std: None: Q predicts a mean and a log-std per continuous code; a number: Q predicts only the
+            means and the Gaussian has this fixed std (the authors' released code: std 1, so the NLL is
+            $\tfrac12 (c - \mu)^2$ + const, a squared error whose scale cannot run away as a learned std shrinks).
+        code_scale: G sees ``code_scale * [onehot(cat), cont]`` (Q still predicts the unscaled codes): the codes'
+            share of G's input next to 62 noise variables, as the label scale of the cGAN.
+        uniform_noise: G's noise is U(-1, 1) as in the authors' code: the trainer's z ~ N(0, 1) is mapped through
+            $\mathrm{erf}(z / \sqrt 2)$ (exactly uniform); with N(0, 1) noise the codes are 3x fainter.
 
     Reference:
         Chen et al., "InfoGAN: Interpretable Representation Learning by Information Maximizing GANs",
@@ -186,6 +279,18 @@ class InfoCodes:
     n_cont: int = 2
     weight_cont: float = 0.5
     log_sigma_min: float = -2.5
+    fixed_std: float | None = None
+    code_scale: float = 1.0
+    uniform_noise: bool = False
+
+    def __post_init__(self) -> None:
+        checks.positive_int(self.n_cat, "n_cat")
+        if not (isinstance(self.n_cont, int) and self.n_cont >= 0):
+            raise ValueError(f"n_cont must be an integer >= 0 (continuous codes), got {self.n_cont!r}")
+        if self.fixed_std is not None and not self.fixed_std > 0:
+            raise ValueError(f"fixed_std must be None (Q learns the std) or a positive number, got {self.fixed_std!r}")
+        if not (isinstance(self.code_scale, (int, float)) and self.code_scale > 0):
+            raise ValueError(f"code_scale must be a positive number, got {self.code_scale!r}")
 
     @property
     def dim(self) -> int:
@@ -194,8 +299,8 @@ class InfoCodes:
 
     @property
     def q_dim(self) -> int:
-        """Outputs of D's Q head."""
-        return self.n_cat + 2 * self.n_cont
+        """Outputs of D's Q head: n_cat logits, then n_cont means (and n_cont log-stds unless ``fixed_std``)."""
+        return self.n_cat + (1 if self.fixed_std is not None else 2) * self.n_cont
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(cat (n,) uniform in [0, n_cat), cont (n, n_cont) uniform in [-1, 1])."""
@@ -215,15 +320,33 @@ class InfoCodes:
         return torch.cat([F.one_hot(cat.long(), self.n_cat).to(cont), cont], 1)
 
     def generator_input(self, z: torch.Tensor, c: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor]:
-        """The trainer's ``generator_input``: G sees the concatenation ``[z, onehot(cat), cont]``."""
-        return (torch.cat([z, self.vector(c).to(z)], 1),)
+        """The trainer's ``generator_input``: G sees ``[noise(z), code_scale * onehot(cat), code_scale * cont]``.
+
+        Args:
+            z: (B, latent_dim) standard normal latents (the trainer's draw).
+            c: the codes (cat (B,), cont (B, n_cont)).
+
+        Returns:
+            A 1-tuple with the (B, latent_dim + dim) input of G; ``noise(z) = erf(z / sqrt 2)`` ~ U(-1, 1) when
+            ``uniform_noise``, else z.
+        """
+        checks.ndim(z, "z", 2, "(B, latent_dim)")
+        noise = torch.special.erf(z / math.sqrt(2.0)) if self.uniform_noise else z
+        return (torch.cat([noise, self.code_scale * self.vector(c).to(z)], 1),)
 
     def split_q(self, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Q head output (B, q_dim) -> (categorical logits (B, n_cat), mu (B, n_cont), log_sigma (B, n_cont))."""
+        """Q head output (B, q_dim) -> (categorical logits (B, n_cat), mu (B, n_cont), log_sigma (B, n_cont)).
+
+        With ``fixed_std`` the log-std is the constant log(fixed_std).
+        """
         checks.ndim(q, "q", 2, f"(B, {self.q_dim})")
         if q.shape[1] != self.q_dim:
-            raise ValueError(f"the Q head must output {self.q_dim} = n_cat + 2 n_cont numbers, got {q.shape[1]}")
+            per = "n_cont" if self.fixed_std is not None else "2 n_cont"
+            raise ValueError(f"the Q head must output {self.q_dim} = n_cat + {per} numbers, got {q.shape[1]}")
         k, m = self.n_cat, self.n_cont
+        if self.fixed_std is not None:
+            mu = q[:, k:k + m]
+            return q[:, :k], mu, torch.full_like(mu, math.log(self.fixed_std))
         return q[:, :k], q[:, k:k + m], q[:, k + m:].clamp_min(self.log_sigma_min)
 
     def info_loss(self, q: torch.Tensor, c: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

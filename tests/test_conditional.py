@@ -53,6 +53,96 @@ def test_conditional_generator_output_depends_on_the_label():
     assert (out[1:] - out[:1]).abs().amax() > 1e-4
 
 
+def test_label_scale_scales_the_one_hot_in_g_and_the_label_maps_in_d():
+    y = torch.tensor([0, 3])
+    G = cnets.ConditionalGenerator(8, 10, width=8, label_scale=3.0)
+    assert G.label_vector(y).tolist()[1] == [0, 0, 0, 3.0, 0, 0, 0, 0, 0, 0]
+    torch.manual_seed(0)
+    D1 = cnets.ConditionalDiscriminator(10, 8, label_scale=1.0).eval()
+    D3 = cnets.ConditionalDiscriminator(10, 8, label_scale=3.0).eval()
+    D3.load_state_dict(D1.state_dict())
+    x = torch.zeros(2, 1, 28, 28)
+    with torch.no_grad():                              # same weights: D3 sees label maps 3x as large
+        first = D1.trunk.net[0]
+        maps = F.one_hot(y, 10).float()[:, :, None, None].expand(-1, -1, 28, 28)
+        torch.testing.assert_close(D3.trunk.net[0](torch.cat([x, 3 * maps], 1)), first(torch.cat([x, 3 * maps], 1)))
+        assert not torch.allclose(D1(x, y), D3(x, y))
+    with pytest.raises(ValueError, match="label_scale"):
+        cnets.ConditionalDiscriminator(10, 8, label_scale=0)
+
+
+def test_wrong_labels_differ_everywhere_and_are_uniform():
+    y = torch.arange(10).repeat(500)
+    w = conditional.wrong_labels(y, 10, torch.Generator().manual_seed(0))
+    assert w.shape == y.shape and bool((w != y).all()) and int(w.min()) >= 0 and int(w.max()) <= 9
+    counts = torch.bincount(w[y == 0], minlength=10)  # label 0 -> each of 1..9 about 500 / 9 times
+    assert counts[0] == 0 and counts[1:].min() > 30
+    with pytest.raises(ValueError, match=">= 2"):
+        conditional.wrong_labels(torch.zeros(3, dtype=torch.long), 1)
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        conditional.wrong_labels(torch.tensor([10]), 10)
+
+
+class _LabelReader(torch.nn.Module):
+    """D(x, y) = +1 when y is the class written in x's mean brightness, -1 otherwise (a D that uses y perfectly)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, y):
+        cls = ((x.mean((1, 2, 3)) + 1) / 2 * 9.999).long()
+        return self.w * ((cls == y).float() * 2 - 1)
+
+
+class _Blind(_LabelReader):
+    """A D that ignores y: the same score for every label (a tie is not a preference)."""
+
+    def forward(self, x, y):
+        return self.w * x.mean((1, 2, 3))
+
+
+def test_label_use_is_one_for_a_label_reader_and_zero_for_a_label_blind_d():
+    y = torch.arange(10).repeat(20)
+    x = ((y.float() + 0.5) / 10 * 2 - 1)[:, None, None, None].expand(-1, 1, 28, 28)
+    assert conditional.label_use(_LabelReader(), x, y, 10) == 1.0
+    assert conditional.label_use(_Blind(), x, y, 10) == 0.0
+    with pytest.raises(ValueError, match="aligned"):
+        conditional.label_use(_LabelReader(), x, y[:5], 10)
+
+
+def test_mismatch_term_is_softplus_of_the_wrong_label_scores():
+    x = ((torch.arange(10).float() + 0.5) / 10 * 2 - 1)[:, None, None, None].expand(-1, 1, 28, 28)
+    y = torch.arange(10)
+    D = _LabelReader()
+    term = conditional.mismatch_term(D, 10)
+    b = gan.Batch(x, x, c_real=y)
+    # every wrong label scores -1: the term is softplus(-1); the right labels would give softplus(+1)
+    torch.testing.assert_close(term(b), F.softplus(torch.tensor(-1.0)))
+    term(b).backward()
+    assert D.w.grad is not None and float(D.w.grad) < 0    # D lowers the wrong pairs' scores by raising w
+    with pytest.raises(ValueError, match="labels"):
+        term(gan.Batch(x, x))
+
+
+def test_mismatch_term_teaches_a_conditional_d_to_use_the_label():
+    """A few D steps on real digits: with the term D's label use rises well above 1/2 (a coin flip)."""
+    torch.manual_seed(0)
+    y = torch.arange(10).repeat(8)
+    x = ((y.float() + 0.5) / 10 * 2 - 1)[:, None, None, None].expand(-1, 1, 28, 28).contiguous()
+    x = x + 0.05 * torch.randn_like(x)
+    D = cnets.ConditionalDiscriminator(10, 8)
+    term = conditional.mismatch_term(D, 10)
+    opt = torch.optim.Adam(D.parameters(), lr=2e-3)
+    before = conditional.label_use(D, x, y, 10)
+    for _ in range(60):
+        loss = F.softplus(-D(x, y)).mean() + term(gan.Batch(x, x, c_real=y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert conditional.label_use(D, x, y, 10) > max(0.9, before + 0.2)
+
+
 # ---------------------------------------------------------------------------- sampling and grids
 def test_class_labels_and_grid_by_class():
     lab = conditional.class_labels(3, 2)
@@ -130,6 +220,51 @@ def test_info_codes_vector_and_loss():
         codes.info_loss(torch.randn(6, 12), (cat, cont))
     with pytest.raises(TypeError, match="pair"):
         codes.vector(cat)
+
+
+def test_info_codes_fixed_std_is_half_a_squared_error_and_q_outputs_only_means():
+    codes = conditional.InfoCodes(10, 2, weight_cont=1.0, fixed_std=1.0)
+    assert codes.q_dim == 12
+    torch.manual_seed(0)
+    cat, cont = codes.sample(5)
+    q = torch.randn(5, 12)
+    ref = F.cross_entropy(q[:, :10], cat) + (0.5 * (cont - q[:, 10:]) ** 2 + 0.5 * np.log(2 * np.pi)).sum(1).mean()
+    torch.testing.assert_close(codes.info_loss(q, (cat, cont)), ref)
+    with pytest.raises(ValueError, match="n_cat \\+ n_cont"):
+        codes.split_q(torch.randn(5, 14))
+    with pytest.raises(ValueError, match="fixed_std"):
+        conditional.InfoCodes(10, 2, fixed_std=0.0)
+
+
+def test_info_codes_generator_input_scales_codes_and_makes_uniform_noise():
+    codes = conditional.InfoCodes(10, 2, code_scale=2.0, uniform_noise=True)
+    torch.manual_seed(0)
+    z = torch.randn(20000, 3)
+    cat, cont = codes.sample(len(z))
+    (g,) = codes.generator_input(z, (cat, cont))
+    noise, code = g[:, :3], g[:, 3:]
+    assert float(noise.abs().max()) <= 1 and abs(float(noise.var()) - 1 / 3) < 0.01        # U(-1, 1): variance 1/3
+    assert float((noise < 0.5).float().mean()) == pytest.approx(0.75, abs=0.01)          # uniform CDF at 0.5
+    torch.testing.assert_close(code, 2.0 * codes.vector((cat, cont)))
+    (plain,) = conditional.InfoCodes(10, 2).generator_input(z[:4], (cat[:4], cont[:4]))
+    torch.testing.assert_close(plain[:, :3], z[:4])
+    with pytest.raises(ValueError, match="code_scale"):
+        conditional.InfoCodes(10, 2, code_scale=-1)
+
+
+def test_info_networks_shapes_and_q_shares_the_body():
+    torch.manual_seed(0)
+    codes = conditional.InfoCodes(10, 2, fixed_std=1.0)
+    G = cnets.InfoGenerator(16 + codes.dim, width=8, hidden=32)
+    D = cnets.InfoDiscriminator(codes.q_dim, width=8, hidden=32, q_hidden=16)
+    x = G(*codes.generator_input(torch.randn(4, 16), codes.sample(4)))
+    assert x.shape == (4, 1, 28, 28) and float(x.detach().abs().max()) <= 1
+    s, q = D(x)
+    assert s.shape == (4,) and q.shape == (4, codes.q_dim)
+    q.sum().backward()                                      # Q's loss reaches the shared conv body
+    assert D.body[0].weight.grad is not None and D.source.weight.grad is None
+    with pytest.raises(ValueError, match="built for inputs of size 28"):
+        G(torch.randn(4, 20))
 
 
 def test_infogan_term_trains_through_the_engine():
@@ -266,6 +401,39 @@ def test_supervised_and_feature_matching_terms():
     out = conditional.zero_g_loss(s)
     out.backward()
     assert float(out.detach()) == 0 and torch.equal(s.grad, torch.zeros(4))
+
+
+def test_mlp_semi_supervised_discriminator_noise_only_in_training_and_logsumexp():
+    torch.manual_seed(0)
+    x, _ = _digits(6)
+    D = cnets.MLPSemiSupervisedDiscriminator(10, (32, 16))
+    lse, logits, feats = D(x)
+    assert logits.shape == (6, 10) and feats.shape == (6, 16)
+    torch.testing.assert_close(lse, torch.logsumexp(logits, 1))
+    assert not torch.equal(D(x)[1], D(x)[1])                 # Gaussian noise on every layer while training
+    D.eval()
+    torch.testing.assert_close(D(x)[1], D(x)[1])             # ... and none in eval mode
+    torch.testing.assert_close(D.logits(x), D(x)[1])
+    wn = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(wn) == 3 and all(hasattr(m, "parametrizations") for m in wn)
+    noise = cnets.GaussianNoise(0.5)
+    out = noise(torch.zeros(20000))
+    assert abs(float(out.std()) - 0.5) < 0.01
+    with pytest.raises(ValueError, match="std"):
+        cnets.GaussianNoise(-1.0)
+    with pytest.raises(ValueError, match="hidden"):
+        cnets.MLPSemiSupervisedDiscriminator(10, ())
+
+
+def test_mlp_generator_softplus_and_weight_norm_options():
+    torch.manual_seed(0)
+    G = cnets.MLPGenerator(8, 16, activation="softplus", weight_norm=True)
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, 1, 28, 28) and float(x.detach().abs().max()) <= 1
+    assert any(isinstance(m, torch.nn.Softplus) for m in G.modules())
+    assert hasattr(G.net[6], "parametrizations")
+    with pytest.raises(ValueError, match="activation"):
+        cnets.MLPGenerator(8, 16, activation="tanh")
 
 
 def test_semi_supervised_gan_and_baseline_overfit_the_labelled_batch(tmp_path, monkeypatch):

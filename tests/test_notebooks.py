@@ -105,7 +105,7 @@ CLAIM_CALL = re.compile(r"results\.claim\(\s*(?:f?[\"']([^\"']+)[\"'])\s*,\s*([^
 MIN_CLAIMS = 3
 # notebooks whose lessons are not yet claims, and the issue that brings them (xfail strict: the
 # marker has to go as soon as a notebook reaches three claims)
-CLAIMS_PENDING = {f"{i:02d}": "issue 15 (claims for 03-10)" for i in (8,)}
+CLAIMS_PENDING: dict[str, str] = {}
 # notebooks whose claims changed and whose committed outputs await the idle lecture run (xfail strict:
 # the marker has to go when the outputs carry the judged lines)
 OUTPUTS_PENDING: set[str] = set()
