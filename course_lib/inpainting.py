@@ -463,6 +463,18 @@ def bounding_box(mask: torch.Tensor) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def _hole_weights(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Checked inputs of a hole measure: the mask as float64 weights (B, 1, H, W), 1 = missing."""
+    checks.image_batch(x_fake, "x_fake", lo=0.0, hi=1.0)
+    checks.image_batch(x, "x", lo=0.0, hi=1.0)
+    if x_fake.shape != x.shape:
+        raise ValueError(f"x_fake {tuple(x_fake.shape)} and x {tuple(x.shape)} must have the same shape")
+    m = _check_mask(mask, x).double().expand(len(x), 1, *x.shape[-2:])
+    if not m.any():
+        raise ValueError("the mask has no missing pixel")
+    return m
+
+
 def hole_psnr(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> float:
     r"""PSNR of all missing values of a batch together: $10\log_{10}(1 / \mathrm{MSE})$ over every hole pixel.
 
@@ -480,13 +492,7 @@ def hole_psnr(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> floa
     Returns:
         dB, at most :data:`PSNR_CAP`.
     """
-    checks.image_batch(x_fake, "x_fake", lo=0.0, hi=1.0)
-    checks.image_batch(x, "x", lo=0.0, hi=1.0)
-    if x_fake.shape != x.shape:
-        raise ValueError(f"x_fake {tuple(x_fake.shape)} and x {tuple(x.shape)} must have the same shape")
-    m = _check_mask(mask, x).double().expand(len(x), 1, *x.shape[-2:])
-    if not m.any():
-        raise ValueError("the mask has no missing pixel")
+    m = _hole_weights(x_fake, x, mask)
     mse = (((x_fake.double() - x.double()) ** 2) * m).sum() / (m.sum() * x.shape[1])
     return float(min(PSNR_CAP, 10 * math.log10(1.0 / max(float(mse), 1e-300))))
 
@@ -508,13 +514,7 @@ def colour_shift(x_fake: torch.Tensor, x: torch.Tensor, mask: torch.Tensor) -> f
     Returns:
         s in [0, 1].
     """
-    checks.image_batch(x_fake, "x_fake", lo=0.0, hi=1.0)
-    checks.image_batch(x, "x", lo=0.0, hi=1.0)
-    if x_fake.shape != x.shape:
-        raise ValueError(f"x_fake {tuple(x_fake.shape)} and x {tuple(x.shape)} must have the same shape")
-    m = _check_mask(mask, x).double().expand(len(x), 1, *x.shape[-2:])
-    if not m.any():
-        raise ValueError("the mask has no missing pixel")
+    m = _hole_weights(x_fake, x, mask)
     per_channel = ((x_fake.double() - x.double()) * m).sum((0, 2, 3)) / m.sum()
     return float(per_channel.abs().max())
 
