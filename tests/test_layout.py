@@ -37,6 +37,8 @@ NOTEBOOK_PENDING: set[tuple[str, str]] = set()
 def _modules() -> dict[str, Path]:
     mods = {p.stem: p for p in LIB.glob("*.py")}
     mods.update({f"nets.{p.stem}": p for p in (LIB / "nets").glob("*.py") if p.stem != "__init__"})
+    mods["exercises"] = LIB / "exercises" / "__init__.py"   # a package: the core and one part per third
+    mods.update({f"exercises.{p.stem}": p for p in (LIB / "exercises").glob("*.py") if p.stem != "__init__"})
     return mods
 
 
@@ -79,6 +81,8 @@ def _course_imports(tree: ast.AST, package: str) -> set[str]:
 def _allowed(module: str, imported: str) -> bool:
     if not _is_chapter(imported):
         return True
+    if module.split(".")[0] == "exercises":                 # the checks run each chapter's exercise against
+        return True                                          # that chapter's own implementation
     return imported == f"nets.{module}"                      # a chapter module and its own networks
 
 
@@ -90,7 +94,8 @@ def test_the_toolkit_and_chapter_sets_are_the_modules_there_are():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_module_imports_another_chapter(module):
     path = MODULES[module]
-    package = "course_lib.nets" if module.startswith("nets.") else "course_lib"
+    package = ("course_lib.nets" if module.startswith("nets.") else
+               "course_lib.exercises" if module.startswith("exercises") else "course_lib")
     imported = _course_imports(ast.parse(path.read_text(), str(path)), package)
     bad = sorted(m for m in imported if m != module and not _allowed(module, m) and (module, m) not in PENDING)
     assert not bad, (f"course_lib/{path.relative_to(LIB)} imports the chapter module(s) {bad}: move what they "

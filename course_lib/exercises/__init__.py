@@ -3,11 +3,16 @@
 In a notebook, the solution of an exercise sits between markers and a check follows it::
 
     def kl_normal(mu, logvar):
-        # BEGIN SOLUTION
+        ### BEGIN SOLUTION
         return 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)
-        # END SOLUTION
+        ### END SOLUTION
 
-    exercises.check_close(kl_normal(mu, logvar), reference, "kl_normal")
+    exercises.check_kl_normal(kl_normal)      # runs the student's function against the course's
+
+The checks of each part live in ``part1`` (notebooks 00-06), ``part2`` (07-13) and ``part3`` (14-20)
+and are re-exported here, so every check is ``exercises.check_*``. When later cells use the student's
+code (a training run with the student's loss or block), :func:`or_reference` hands them the student's
+version once its check passes and the course's version until then, so the student copy always runs.
 
 A check prints ``✔ <what>: correct`` and returns True, or raises :class:`ExerciseError` whose message
 says what is wrong (shape, NaN, the largest difference and where) and gives the hint. The student
@@ -17,7 +22,9 @@ copies (each marked block replaced by a TODO) are written by the course runner:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import io
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -86,3 +93,36 @@ def check_between(value: float, lo: float, hi: float, what: str = "result", hint
     if not lo <= v <= hi:
         raise ExerciseError(f"{what} = {v:.4g} should be between {lo:g} and {hi:g}" + (f". Hint: {hint}" if hint else ""))
     return _ok(f"{what} = {v:.4g}")
+
+
+def or_reference(student: Any, reference: Any, check: Callable[[Any], Any], what: str) -> Any:
+    """The student's function or class once ``check(student)`` passes, else the course's ``reference``.
+
+    The check runs quietly; any exception (a stub's ``NotImplementedError``, an :class:`ExerciseError`)
+    prints one line and hands back the reference, so the cells after an unfinished exercise still run.
+
+    Args:
+        student: the student's function or class.
+        reference: the course's implementation with the same signature.
+        check: the ``exercises.check_*`` function of that exercise, called as ``check(student)``.
+        what: the exercise in words, for the printed line ("the gradient penalty").
+
+    Returns:
+        ``student`` or ``reference``.
+    """
+    if not callable(check):
+        raise ValueError(f"check should be an exercises.check_* function, got {type(check).__name__}")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(student)
+    except Exception as err:  # noqa: BLE001 - any failure means: not done yet
+        reason = "not implemented yet" if isinstance(err, NotImplementedError) else "its check fails"
+        print(f"using the course's version of {what} until yours is done ({reason})")
+        return reference
+    print(f"using your version of {what}")
+    return student
+
+
+from .part1 import *  # noqa: E402,F401,F403
+from .part2 import *  # noqa: E402,F401,F403
+from .part3 import *  # noqa: E402,F401,F403
