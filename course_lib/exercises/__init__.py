@@ -9,7 +9,7 @@ In a notebook, the solution of an exercise sits between markers and a check foll
 
     exercises.check_kl_normal(kl_normal)      # runs the student's function against the course's
 
-The checks of each part live in ``part1`` (notebooks 00-06), ``part2`` (07-13) and ``part3`` (14-20)
+The checks of each part live in ``part1`` (notebooks 00-05), ``part2`` (06-10), ``part3`` (11-15) and ``part4`` (16-20)
 and are re-exported here, so every check is ``exercises.check_*``. When later cells use the student's
 code (a training run with the student's loss or block), :func:`or_reference` hands them the student's
 version once its check passes and the course's version until then, so the student copy always runs.
@@ -126,3 +126,4 @@ def or_reference(student: Any, reference: Any, check: Callable[[Any], Any], what
 from .part1 import *  # noqa: E402,F401,F403
 from .part2 import *  # noqa: E402,F401,F403
 from .part3 import *  # noqa: E402,F401,F403
+from .part4 import *  # noqa: E402,F401,F403

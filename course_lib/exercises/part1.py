@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebooks 00-06, re-exported by :mod:`course_lib.exercises`."""
+"""Checks for the exercises of notebooks 00-05, re-exported by :mod:`course_lib.exercises`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebooks 07-13, re-exported by :mod:`course_lib.exercises`."""
+"""Checks for the exercises of notebooks 06-10, re-exported by :mod:`course_lib.exercises`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks for the exercises of notebooks 14-20, re-exported by :mod:`course_lib.exercises`."""
+"""Checks for the exercises of notebooks 11-15, re-exported by :mod:`course_lib.exercises`."""
 
 from __future__ import annotations
 
