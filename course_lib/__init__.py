@@ -19,7 +19,9 @@ Three questions find anything:
        train        fit (the non-adversarial loop), fit_loss, random_batches, predict
        viz          every figure, the adversarial engine's figures included (plot_xy, ...)
        exercises    check_close, check_shape, check_true, check_between
-       course       the runner (python -m course_lib.course run | list | student)
+       course       the runner (python -m course_lib.course run | list | student | assignments | exercises)
+       publish      the website and the lecture slides from the committed notebooks (make site, make slides)
+       grading      nbgrader: the exercise-metadata rules, assignments, autograde, exercise counts
 
 2. An image operation or a measure several chapters use? A shared module::
 

@@ -4,15 +4,21 @@
     python -m course_lib.course run --budget smoke --only 00 05
     python -m course_lib.course run --inplace             # also refresh outputs in notebooks/
     python -m course_lib.course list
-    python -m course_lib.course student --out student     # copies with the solutions stubbed
+    python -m course_lib.course student --out student     # copies with the solutions stubbed (no nbgrader)
+    python -m course_lib.course assignments               # nbgrader course folder build/assignments/
+    python -m course_lib.course exercises                 # per notebook: exercises, build exercises, checks
+    python -m course_lib.course site                      # the course website -> build/site/ (course_lib.publish)
+    python -m course_lib.course slides [--tag]            # reveal.js decks -> build/slides/; --tag: into notebooks/
 
 Outputs of ``run`` under ``--out`` (default ``build/``): ``executed/NN_topic.ipynb``,
 ``html/NN_topic.html``, ``results/NN_topic.json`` (numbers recorded with
 :func:`course_lib.results.record`), ``results.md`` and ``results.json``.
 
-``student`` writes a copy of every notebook in which each block between ``# BEGIN SOLUTION`` and
-``# END SOLUTION`` is replaced by ``# TODO: ...`` and ``raise NotImplementedError`` (indented like the
-solution), with outputs cleared (:func:`write_student_copies`).
+``student`` writes a copy of every notebook in which each block between ``### BEGIN SOLUTION`` and
+``### END SOLUTION`` (nbgrader's markers) is replaced by ``# YOUR CODE HERE`` and
+``raise NotImplementedError()`` (indented like the solution; the stub nbgrader writes), with outputs cleared
+(:func:`write_student_copies`). The signature and docstring sit outside the markers and stay.
+``assignments`` and ``exercises`` are :mod:`course_lib.grading` (nbgrader assignments from the same markers).
 """
 
 from __future__ import annotations
@@ -171,14 +177,19 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
 # --------------------------------------------------------------------------------------
 # Student copies: every solution block between the markers replaced by a TODO stub
 # --------------------------------------------------------------------------------------
-BEGIN = "# BEGIN SOLUTION"
-END = "# END SOLUTION"
-_BEGIN_RE = re.compile(r"^(\s*)# BEGIN SOLUTION\b(.*)$")
-_END_RE = re.compile(r"^\s*# END SOLUTION\b")
+BEGIN = "### BEGIN SOLUTION"   # nbgrader's markers: one syntax for make student and make assignments
+END = "### END SOLUTION"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")   # nbgrader's default code stub, line by line
+_BEGIN_RE = re.compile(r"^(\s*)### BEGIN SOLUTION\b(.*)$")
+_END_RE = re.compile(r"^\s*### END SOLUTION\b")
+_ANY_MARKER_RE = re.compile(r"(BEGIN|END)\s+SOLUTION")   # nbgrader reads these words anywhere in a line
 
 
 def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
-    """Replace every marked solution block by a TODO stub.
+    """Replace every block between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` by nbgrader's stub.
+
+    The stub is ``# YOUR CODE HERE`` (plus any note written after ``### BEGIN SOLUTION``) and
+    ``raise NotImplementedError()``, indented like the marker.
 
     Args:
         source: cell source code.
@@ -188,21 +199,25 @@ def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
         The new source and the number of blocks replaced.
 
     Raises:
-        ValueError: on nested, unclosed or unopened markers.
+        ValueError: on nested, unclosed or unopened markers, and on any other line naming BEGIN/END SOLUTION
+            (the retired ``# BEGIN SOLUTION``, a marker after code), naming the fix.
     """
     out: list[str] = []
     inside = False
     count = 0
     for lineno, line in enumerate(source.splitlines(), 1):
         b, e = _BEGIN_RE.match(line), _END_RE.match(line)
+        if not (b or e) and (old := _ANY_MARKER_RE.search(line)):
+            raise ValueError(f"{where} line {lineno}: old-style marker {line.strip()!r}; write "
+                             f"'### {old.group(1)} SOLUTION' alone on its line (three #, nbgrader's marker)")
         if b:
             if inside:
                 raise ValueError(f"{where} line {lineno}: nested '{BEGIN}' (close the previous block first)")
             inside = True
             count += 1
             indent, note = b.group(1), b.group(2).strip(" :-")
-            out.append(f"{indent}# TODO: {note or 'your code here'}")
-            out.append(f"{indent}raise NotImplementedError(\"exercise: replace this line with your solution\")")
+            out.append(f"{indent}{STUB[0]}{': ' + note if note else ''}")
+            out.append(f"{indent}{STUB[1]}")
         elif e:
             if not inside:
                 raise ValueError(f"{where} line {lineno}: '{END}' without a '{BEGIN}'")
@@ -227,8 +242,9 @@ def student_notebook(nb: dict[str, Any], where: str = "notebook") -> tuple[dict[
             cell["source"] = new
             cell["outputs"] = []
             cell["execution_count"] = None
-        elif BEGIN in src:
-            raise ValueError(f"{where} cell {i}: solution markers belong in code cells")
+        elif "BEGIN SOLUTION" in src or "END SOLUTION" in src:
+            raise ValueError(f"{where} cell {i}: solution markers belong in code cells (nbgrader reads "
+                             "'BEGIN SOLUTION' anywhere in a cell)")
     return nb, total
 
 
@@ -265,7 +281,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = sub.add_parser("student", help="write student copies (solutions replaced by TODOs, outputs cleared)")
     s.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
     s.add_argument("--out", default="student", help="output folder (default student/)")
+    g = sub.add_parser("assignments", help="nbgrader course folder: source/ from the notebooks, release/ by "
+                                           "nbgrader generate_assignment (needs the grading extra)")
+    g.add_argument("--only", nargs="*", default=(), help="notebook numbers or names, e.g. 05 06")
+    g.add_argument("--out", default="build/assignments", help="course folder (default build/assignments/)")
+    g.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
+    e = sub.add_parser("exercises", help="per notebook: exercises, build exercises, checks that fail on a mistake")
+    e.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
+    w = sub.add_parser("site", help="the course website from the committed notebooks -> build/site/ (site extra)")
+    w.add_argument("--only", nargs="*", default=(), help="notebook numbers or names, e.g. 00 05 (default: all)")
+    w.add_argument("--out", default="build/site", help="HTML folder (default build/site/)")
+    d = sub.add_parser("slides", help="reveal.js slides of the notebooks -> build/slides/ (site extra); "
+                                      "--tag writes the slide metadata into notebooks/ instead (for RISE)")
+    d.add_argument("--only", nargs="*", default=(), help="notebook numbers or names, e.g. 00 05 (default: all)")
+    d.add_argument("--out", default="build/slides", help="output folder (default build/slides/)")
+    d.add_argument("--tag", action="store_true", help="write metadata.slideshow into notebooks/ (no HTML)")
     a = p.parse_args(argv)
+    if a.cmd in ("site", "slides"):
+        from . import publish
+
+        return publish.command(a.cmd, a.only, a.out, tag=getattr(a, "tag", False))
     if a.cmd == "list":
         for path in notebooks(ROOT / "notebooks"):
             print(path.stem)
@@ -275,6 +310,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, n in counts.items():
             print(f"{name}: {n} exercise(s) stubbed")
         print(f"wrote {len(counts)} student notebook(s) to {a.out}/")
+        return 0
+    if a.cmd in ("assignments", "exercises"):
+        from . import grading
+
+        if a.cmd == "exercises":
+            print(grading.counts_table(grading.exercise_counts(a.src)))
+            return 0
+        released = grading.build_assignments(a.out, a.only, a.src)
+        for path in released:
+            print(f"released {path}")
+        print(f"wrote {len(released)} assignment(s) to {a.out}/ (nbgrader course folder: source/, release/)")
         return 0
     rows = run(a.budget, a.only, a.out, timeout=a.timeout, inplace=a.inplace)
     n_failing = claims_summary(rows)[1]

@@ -64,7 +64,24 @@ def progress(iterable: Iterable | None = None, total: int | None = None, desc: s
     from tqdm.auto import tqdm
 
     disable = os.environ.get("COURSE_PROGRESS", "1") == "0"
-    return tqdm(iterable, total=total, desc=desc, disable=disable, mininterval=0.5, leave=True, **kw)
+    bar = tqdm(iterable, total=total, desc=desc, disable=disable, mininterval=0.5, leave=True, **kw)
+    _label_on_one_line(bar)
+    return bar
+
+
+def _label_on_one_line(bar: Any) -> None:
+    """In JupyterLab keep a progress bar's label ("vae2-mnist: 100%") on one line and its bar visible.
+
+    tqdm draws ``[label, bar, numbers]`` as one row of widgets that all shrink when the numbers
+    (``3/3 [00:00<00:00, loss=546, ...]``) are long: the label breaks at its hyphen ("vae2-" above
+    "mnist: 100%") and the bar shrinks to a stub. Here the label keeps its width and the row wraps,
+    so long numbers go under the bar instead. Terminal bars (no ``container``) are left as they are.
+    """
+    container = getattr(bar, "container", None)
+    children = getattr(container, "children", ())
+    if len(children) == 3 and hasattr(container, "layout"):
+        container.layout.flex_flow = "row wrap"
+        children[0].layout.flex = "0 0 auto"
 
 
 def every(n: int, fn: Callable[[int], None]) -> Callback:

@@ -2,7 +2,8 @@
 
 Images may be in [0, 1] or [-1, 1] (detected, or say ``value_range=``) with any channel
 count: 1 is shown gray, 3 as RGB, 4 as RGBA composited on white, other counts as one gray
-panel per channel. Every function returns a :class:`Shown` (the figure, displayed once; ``.fig``, ``.savefig``).
+panel per channel. Every function returns a :class:`Shown` (the figure, displayed once; ``.fig``, ``.savefig``);
+the slider widgets in JupyterLab return a :class:`Live` (the widget, displayed once).
 """
 
 from __future__ import annotations
@@ -39,6 +40,29 @@ class Shown:
     def __repr__(self) -> str:
         w, h = self.fig.get_size_inches()
         return f"<course figure {w:.1f}x{h:.1f} in, {len(self.fig.axes)} axes>"
+
+
+class Live:
+    """What a widget function returns in JupyterLab: the ipywidgets box, already displayed once.
+
+    Like :class:`Shown` for figures: the cell's value does not display it again (and a trailing
+    ``;``, which hides a cell's value, does not hide it). ``.widget`` is the box; other attributes
+    are forwarded to it; ``IPython.display.display(live.widget)`` shows it once more.
+    """
+
+    def __init__(self, widget: Any):
+        self.widget = widget
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "widget":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.widget, name)
+
+    def _ipython_display_(self) -> None:
+        """Nothing: the widget was displayed when it was made."""
+
+    def __repr__(self) -> str:
+        return f"<course widget: {type(self.widget).__name__} of {len(self.widget.children)}>"
 
 
 def _shows(fn):
@@ -190,17 +214,44 @@ def show_strip(frames: Sequence[torch.Tensor], labels: Sequence[Any] | None = No
     if labels is not None and len(labels) != len(frames):
         raise ValueError(f"got {len(frames)} frames but {len(labels)} labels")
     n = len(frames)
+    grids = [make_grid(f, value_range=value_range) for f in frames]
     fig, axes = plt.subplots(1, n, figsize=(min(14.0, 1.8 * n) * scale, 2.0 * scale))
     axes = np.atleast_1d(axes)
-    for i, (ax, f) in enumerate(zip(axes, frames)):
-        ax.imshow(make_grid(f, value_range=value_range), vmin=0, vmax=1)
+    for i, (ax, grid) in enumerate(zip(axes, grids)):
+        ax.imshow(grid, vmin=0, vmax=1)
         ax.set_axis_off()
         if labels is not None:
             ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    _at_least_one_pixel_each(fig, axes, grids)
     return fig
+
+
+def _at_least_one_pixel_each(fig: plt.Figure, axes: Sequence[plt.Axes], images: Sequence[np.ndarray],
+                             limit_in: float = 30.0) -> None:
+    """Grow ``fig`` until every image gets at least one screen pixel per image pixel (up to ``limit_in`` wide).
+
+    Smaller, the nearest-neighbour resampling drops whole rows and columns: a 4x4 grid's
+    one-pixel white gaps vanish and it reads as a 3x3 grid of unequal tiles. A larger PNG is
+    scaled down smoothly by the browser or the viewer instead.
+    """
+    for _ in range(4):
+        shrink = 1.0
+        for ax, img in zip(axes, images):
+            ax.apply_aspect()
+            pos = ax.get_position()
+            w_px, h_px = pos.width * fig.get_figwidth() * fig.dpi, pos.height * fig.get_figheight() * fig.dpi
+            shrink = min(shrink, w_px / img.shape[1], h_px / img.shape[0])
+        if shrink >= 1.0:
+            return
+        w, h = fig.get_size_inches()
+        grow = min(1.02 / shrink, limit_in / w)
+        if grow <= 1.0:
+            return
+        fig.set_size_inches(w * grow, h * grow)
+        fig.tight_layout()
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
@@ -302,7 +353,8 @@ def interpolation_widget(decode: Callable[[torch.Tensor], torch.Tensor], z0: tor
         spherical: slerp instead of linear interpolation (better for Gaussian latents).
 
     Returns:
-        The ipywidgets object (live) or the matplotlib Figure (static).
+        A :class:`Live` (the slider and its image, already displayed) in JupyterLab, else a :class:`Shown`
+        (the static strip). Either way the cell shows it once, with or without a trailing ``;``.
     """
     z0, z1 = checks.tensor(z0, "z0"), checks.tensor(z1, "z1")
     if z0.shape != z1.shape:
@@ -316,20 +368,12 @@ def interpolation_widget(decode: Callable[[torch.Tensor], torch.Tensor], z0: tor
         ts = torch.linspace(0, 1, steps)
         fig = show_grid(at(ts), nrow=steps, value_range=value_range, title=title + " (t = 0 ... 1)")
         return fig
-    import ipywidgets as widgets  # pragma: no cover
+    # the live path runs in JupyterLab: tests/test_browser.py drags this slider in headless Chromium
+    import ipywidgets as widgets
 
-    out = widgets.Output()  # pragma: no cover
-
-    def redraw(t: float) -> None:  # pragma: no cover
-        with out:
-            out.clear_output(wait=True)
-            fig = show_grid(at(torch.tensor([t])), value_range=value_range, title=f"t = {t:.2f}", scale=0.6)
-            plt.show(fig)
-
-    slider = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=1 / max(1, steps - 1), description="t")  # pragma: no cover
-    widgets.interactive(redraw, t=slider)  # pragma: no cover
-    redraw(0.0)  # pragma: no cover
-    return widgets.VBox([slider, out])  # pragma: no cover
+    slider = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=1 / max(1, steps - 1), description="t")
+    return _live(slider, lambda t: show_grid(at(torch.tensor([t])), value_range=value_range,
+                                             title=f"{title}\nt = {t:.2f}", scale=0.6))
 
 
 def interpolate(z0: torch.Tensor, z1: torch.Tensor, ts: torch.Tensor, spherical: bool = False) -> torch.Tensor:
@@ -348,26 +392,51 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, ts: torch.Tensor, spherical:
 @_shows
 def slider_widget(render: Callable[[float], torch.Tensor], values: Sequence[float], label: str = "value",
                   value_range: tuple[float, float] | None = None, title: str | None = None) -> Any:
-    """A slider over ``values`` that shows ``render(v)`` (images); static strip of all values headless."""
+    """A slider over ``values`` that shows ``render(v)`` (images); static strip of all values headless.
+
+    Returns a :class:`Live` in JupyterLab (the slider's readout shows the value), else a :class:`Shown`.
+    """
     values = list(values)
     if not values:
         raise ValueError("values is empty")
     if not has_frontend():
         frames = [render(v) for v in values]
         return show_strip(frames, [f"{label}={v:.2g}" for v in values], title=title, value_range=value_range)
-    import ipywidgets as widgets  # pragma: no cover
+    # the live path runs in JupyterLab: tests/test_browser.py drags this slider in headless Chromium
+    import ipywidgets as widgets
 
-    out = widgets.Output()  # pragma: no cover
+    # the readout shows the value, not its index
+    s = widgets.SelectionSlider(options=[(f"{v:.3g}", i) for i, v in enumerate(values)], index=0, description=label)
+    return _live(s, lambda i: show_grid(render(values[i]), value_range=value_range,
+                                        title=(f"{title}\n" if title else "") + f"{label} = {values[i]:.3g}"))
 
-    def redraw(i: int) -> None:  # pragma: no cover
-        with out:
+
+def _live(slider: Any, draw: Callable[[Any], Shown]) -> Live:
+    """Display ``VBox([slider, output])``: the figure ``draw(slider.value)``, redrawn whenever the slider moves.
+
+    Each redraw replaces the output's one image (the figure is closed, so the inline backend does not
+    show it a second time), and an error while drawing is shown in the output under the slider, where
+    the student looks. The box is displayed here, so a cell ending in ``;`` still shows it.
+    """
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    out = widgets.Output()
+
+    def redraw(value: Any) -> None:
+        with out:  # an exception raised here is shown in ``out`` (ipywidgets prints the traceback there)
             out.clear_output(wait=True)
-            plt.show(show_grid(render(values[i]), value_range=value_range, title=f"{label} = {values[i]:.3g}"))
+            fig = draw(value).fig
+            try:
+                display(fig)
+            finally:
+                plt.close(fig)
 
-    s = widgets.IntSlider(value=0, min=0, max=len(values) - 1, description=label)  # pragma: no cover
-    widgets.interactive(redraw, i=s)  # pragma: no cover
-    redraw(0)  # pragma: no cover
-    return widgets.VBox([s, out])  # pragma: no cover
+    slider.observe(lambda change: redraw(change["new"]), names="value")
+    redraw(slider.value)
+    box = widgets.VBox([slider, out])
+    display(box)
+    return Live(box)
 
 
 @_shows

@@ -15,6 +15,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
+# headless Chromium (browser_page) and a JupyterLab (jupyter_lab) for the tests that look at the course in a browser
+from browser import browser_page, chromium_browser, jupyter_lab  # noqa: E402,F401
+
 
 @pytest.fixture(autouse=True)
 def _close_figures():

@@ -137,10 +137,11 @@ def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
 # Student copies
 # --------------------------------------------------------------------------------------
 SOLVED = """def square(x):
-    # BEGIN SOLUTION: return x squared
+    \"\"\"x squared: x^2.\"\"\"
+    ### BEGIN SOLUTION: return x squared
     y = x * x
     return y
-    # END SOLUTION
+    ### END SOLUTION
 
 print(square(3))"""
 
@@ -148,7 +149,8 @@ print(square(3))"""
 def test_strip_solutions_keeps_indentation_and_runs():
     src, n = course.strip_solutions(SOLVED)
     assert n == 1 and "x * x" not in src
-    assert "    # TODO: return x squared" in src and "    raise NotImplementedError" in src
+    assert "    # YOUR CODE HERE: return x squared\n    raise NotImplementedError()\n" in src
+    assert src.startswith('def square(x):\n    """x squared: x^2."""\n')   # signature and docstring stay
     ns: dict = {}
     exec(src.replace("print(square(3))", ""), ns)  # the stub is valid Python
     with pytest.raises(NotImplementedError):
@@ -156,13 +158,24 @@ def test_strip_solutions_keeps_indentation_and_runs():
 
 
 @pytest.mark.parametrize("bad, msg", [
-    ("# BEGIN SOLUTION\nx = 1", "never closed"),
-    ("x = 1\n# END SOLUTION", "without a"),
-    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "nested"),
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("x = 1\n### END SOLUTION", "without a"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
 ])
 def test_unbalanced_markers(bad, msg):
     with pytest.raises(ValueError, match=msg):
         course.strip_solutions(bad, "nb cell 3")
+
+
+@pytest.mark.parametrize("old, fix", [
+    ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "'### BEGIN SOLUTION'"),
+    ("    ## BEGIN SOLUTION: note\n    x = 1\n    ### END SOLUTION", "'### BEGIN SOLUTION'"),
+    ("### BEGIN SOLUTION\nx = 1\n# END SOLUTION", "'### END SOLUTION'"),
+    ("x = 1  # BEGIN SOLUTION\n### END SOLUTION", "'### BEGIN SOLUTION' alone on its line"),
+])
+def test_old_style_markers_are_refused_naming_the_fix(old, fix):
+    with pytest.raises(ValueError, match=r"nb cell 3 line \d: old-style marker .*write " + fix):
+        course.strip_solutions(old, "nb cell 3")
 
 
 def test_student_copies_clear_outputs(tmp_path, capsys):

@@ -22,6 +22,8 @@ LIB = ROOT / "course_lib"
 TOOLKIT = {
     "__init__", "_emoji", "env", "checks", "data", "checkpoints", "results", "train", "viz", "exercises",
     "course",                                # the runner
+    "publish",                               # the website and the slides (make site, make slides)
+    "grading",                               # nbgrader: exercise metadata rules, assignments, counts
     "images", "quality", "metrics",          # image operations and measures several chapters use
     "losses", "gan",                         # the adversarial losses and the one engine every GAN chapter uses
     "features",                              # pretrained feature networks (perceptual losses, FID features)

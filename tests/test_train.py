@@ -276,3 +276,18 @@ def test_eval_mode_sets_eval_inside_and_restores_after():
     assert g.training
     with pytest.raises(TypeError, match="nn.Module"), train.eval_mode(g, "D"):
         pass
+
+
+def test_progress_label_stays_on_one_line_in_jupyterlab(monkeypatch):
+    """The notebook bar is [label, bar, numbers]; the label must not shrink (it would break at 'vae2-')."""
+    import tqdm.auto
+    import tqdm.notebook
+
+    monkeypatch.setenv("COURSE_PROGRESS", "1")
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)  # what tqdm.auto picks in a Jupyter kernel
+    bar = train.progress(range(3), desc="vae2-mnist")
+    label, _, _ = bar.container.children
+    assert label.layout.flex == "0 0 auto" and bar.container.layout.flex_flow == "row wrap"
+    assert list(bar) == [0, 1, 2]
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.std.tqdm)  # a terminal bar has no widgets: left alone
+    assert list(train.progress(range(2), desc="vae2-mnist")) == [0, 1]

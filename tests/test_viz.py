@@ -59,6 +59,21 @@ def test_curves_strip_rows_scatter_bar():
     assert np.allclose(viz.smooth([0, 0, 3, 3], 2), [0, 0, 1.5, 3])
 
 
+def test_strip_shows_every_grid_pixel_so_the_gaps_between_tiles_survive():
+    # six frames of a 4x4 grid of 28-pixel digits (117 px square): at the old fixed 10.8 x 2 in, 80 dpi, each
+    # panel got ~110 px and the nearest-neighbour resampling dropped the one-pixel gaps between tiles
+    frames = [torch.rand(16, 1, 28, 28) for _ in range(6)]
+    shown = viz.show_strip(frames, [f"step {i}" for i in range(6)], title="the same 16 latents")
+    fig = shown.fig
+    for ax in fig.axes:
+        ax.apply_aspect()
+        pos = ax.get_position()
+        assert pos.width * fig.get_figwidth() * fig.dpi >= 117
+        assert pos.height * fig.get_figheight() * fig.dpi >= 117
+    small = viz.show_strip([torch.rand(4, 1, 8, 8)] * 2)  # already large enough: the size is kept
+    assert tuple(small.fig.get_size_inches()) == (3.6, 2.0)
+
+
 def test_interpolation_widget_is_static_without_frontend(monkeypatch):
     monkeypatch.setenv("COURSE_HEADLESS", "1")
     assert not viz.has_frontend()
@@ -69,6 +84,35 @@ def test_interpolation_widget_is_static_without_frontend(monkeypatch):
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match="same shape"):
         viz.interpolation_widget(decode, torch.zeros(4), torch.zeros(3))
+
+
+def test_live_widgets_redraw_when_the_slider_moves(monkeypatch, capsys):
+    """The JupyterLab path without a browser (tests/test_browser.py drags the sliders in one)."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(viz, "has_frontend", lambda: True)
+    titles = []
+    real_show_grid = viz.show_grid
+
+    def spy(images, **kw):
+        titles.append(kw.get("title"))
+        return real_show_grid(images, **kw)
+
+    monkeypatch.setattr(viz, "show_grid", spy)
+    decode = lambda z: z[:, :1, None, None].expand(-1, 1, 4, 4)  # noqa: E731
+    live = viz.interpolation_widget(decode, torch.zeros(2), torch.ones(2), steps=5, title="walk")
+    assert isinstance(live, viz.Live) and "VBox" in repr(live)
+    slider, _ = live.children  # forwarded to the widget
+    assert titles == ["walk\nt = 0.00"]  # drawn once, with the title the static strip has
+    slider.value = 1.0
+    assert titles[-1] == "walk\nt = 1.00" and len(titles) == 2
+    assert plt.get_fignums() == []  # each figure closed: the inline backend will not show it again
+    live = viz.slider_widget(lambda v: torch.full((1, 1, 2, 2), v), [0.0, 0.5], label="w", title="sweep")
+    s = live.widget.children[0]
+    assert s.label == "0" and titles[-1] == "sweep\nw = 0"
+    s.value = 1
+    assert s.label == "0.5" and titles[-1] == "sweep\nw = 0.5"  # the readout shows the value, not its index
+    live._ipython_display_()  # displayed when made, not again as the cell's value
 
 
 def test_interpolate_endpoints_linear_and_spherical():
