@@ -43,7 +43,8 @@ WIDGET_CELLS = [
 ]
 
 # Mean absolute difference (0-255, over the pixels of the widget's image) above which the image changed;
-# a disc turned into its negative changes it by about 150, the same image re-rendered by 0.
+# a disc turned into its negative changes it by 150-250 (most pixels flip between black and white), the
+# same image re-rendered by 0.
 CHANGED = 20.0
 UNCHANGED = 1.0
 
