@@ -123,6 +123,40 @@ def or_reference(student: Any, reference: Any, check: Callable[[Any], Any], what
     return student
 
 
+class NotDone(ExerciseError, NotImplementedError):
+    """A stub: both an ExerciseError (the check fails) and a NotImplementedError (the exercise is not done yet)."""
+
+
+def run_student(fn: Any, *args: Any, what: str, crash_hint: str | Callable[[Exception], str | None] | None = None,
+                **kwargs: Any) -> Any:
+    """Run the student's code for a check: a stub or a crash becomes an error that says so.
+
+    Args:
+        fn: the student's function or class.
+        *args, **kwargs: what to call it with.
+        what: the exercise in words, for the messages.
+        crash_hint: a hint added when the code crashes, or a function of the exception giving one (or None).
+
+    Returns:
+        What ``fn`` returned.
+
+    Raises:
+        ExerciseError: ``fn`` is not callable, or it crashed (with the exception's message).
+        NotDone: ``fn`` is still the stub (raises NotImplementedError).
+    """
+    if not callable(fn):
+        raise ExerciseError(f"{what}: pass your function or class itself (not its result), got {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise NotDone(f"{what}: not implemented yet (replace `raise NotImplementedError()` with your code)") from None
+    except ExerciseError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any crash of the student's code is reported with its message
+        hint = crash_hint(err) if callable(crash_hint) else crash_hint
+        raise ExerciseError(f"{what} raised {type(err).__name__}: {err}" + (f". Hint: {hint}" if hint else "")) from None
+
+
 from .part1 import *  # noqa: E402,F401,F403
 from .part2 import *  # noqa: E402,F401,F403
 from .part3 import *  # noqa: E402,F401,F403

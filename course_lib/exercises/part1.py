@@ -50,25 +50,20 @@ def _errors():
     return ExerciseError, _ok, check_close
 
 
+def _graph_hint(err: Exception) -> str | None:
+    """A hint for the two autograd errors of a hand-written GAN step."""
+    if "backward through the graph a second time" in str(err):
+        return "D's step must use x_fake.detach(), so that G's graph is still there for G's step"
+    if "modified by an inplace operation" in str(err):
+        return ("opt.step() changed the parameters that an earlier output depends on: compute D(x_fake) "
+                "for G's step after opt_d.step()")
+    return None
+
+
 def _call(fn: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
-    """Run the student's code; a stub or a crash becomes an ExerciseError that says so."""
-    ExerciseError, _, _ = _errors()
-    if not callable(fn):
-        raise ExerciseError(f"{what} should be a function or class, got {type(fn).__name__}")
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise ExerciseError(f"{what}: not implemented yet (the stub still raises NotImplementedError)") from None
-    except ExerciseError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash is reported with its message
-        msg = f"{what} raised {type(err).__name__}: {err}"
-        if "backward through the graph a second time" in str(err):
-            msg += ". Hint: D's step must use x_fake.detach(), so that G's graph is still there for G's step"
-        if "modified by an inplace operation" in str(err):
-            msg += (". Hint: opt.step() changed the parameters that an earlier output depends on: compute D(x_fake) "
-                    "for G's step after opt_d.step()")
-        raise ExerciseError(msg) from None
+    """Run the student's code (:func:`course_lib.exercises.run_student`, with the GAN step's autograd hints)."""
+    from . import run_student
+    return run_student(fn, *args, what=what, crash_hint=_graph_hint, **kwargs)
 
 
 def _tensor(value: Any) -> torch.Tensor | None:

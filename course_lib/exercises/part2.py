@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ExerciseError, _ok, check_close
+from . import ExerciseError, _ok, check_close, run_student
 
 __all__ = [  # noqa: RUF022 - grouped by notebook
     # 06 DCGAN
@@ -43,17 +43,8 @@ __all__ = [  # noqa: RUF022 - grouped by notebook
 # Shared machinery
 # ----------------------------------------------------------------------------------------
 def _call(fn: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
-    """Run the student's code; a stub or a crash becomes an ExerciseError that says so."""
-    if not callable(fn):
-        raise ExerciseError(f"{what}: expected your function, got {type(fn).__name__}")
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise ExerciseError(f"{what}: not implemented yet (replace `raise NotImplementedError()` by your code)") from None
-    except ExerciseError:
-        raise
-    except Exception as err:  # noqa: BLE001 - the student's code failed: say how
-        raise ExerciseError(f"{what} raised {type(err).__name__}: {err}") from None
+    """Run the student's code (:func:`course_lib.exercises.run_student`)."""
+    return run_student(fn, *args, what=what, **kwargs)
 
 
 def _as64(x: Any) -> torch.Tensor:

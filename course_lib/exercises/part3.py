@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ExerciseError, _ok, check_close
+from . import ExerciseError, NotDone, _ok, check_close, run_student
 
 __all__: list[str] = [
     "check_blur",
@@ -43,21 +43,9 @@ __all__: list[str] = [
 # ----------------------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------------------
-class _NotDone(ExerciseError, NotImplementedError):
-    """A stub: both an ExerciseError (the check fails) and a NotImplementedError (not done yet)."""
-
-
 def _call(fn: Callable[..., Any], *args: Any, what: str, crash_hint: str | None = None, **kw: Any) -> Any:
-    """Run the student's code; a stub or a crash becomes an ExerciseError that says so (and ``crash_hint``)."""
-    try:
-        return fn(*args, **kw)
-    except NotImplementedError:
-        raise _NotDone(f"{what}: not implemented yet (replace `raise NotImplementedError()` with your code)") from None
-    except ExerciseError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the student's code is reported, with its message
-        raise ExerciseError(f"{what} raised {type(err).__name__}: {err}"
-                            + (f". Hint: {crash_hint}" if crash_hint else "")) from None
+    """Run the student's code (:func:`course_lib.exercises.run_student`)."""
+    return run_student(fn, *args, what=what, crash_hint=crash_hint, **kw)
 
 
 def _keeps_rng(check: Callable[..., bool]) -> Callable[..., bool]:
@@ -789,7 +777,7 @@ def check_patchgan(cls: Callable[..., nn.Module]) -> bool:
         try:
             rf = _rf_by_gradient(net, channels)
         except NotImplementedError:
-            raise _NotDone(f"{what}: not implemented yet (replace `raise NotImplementedError()`)") from None
+            raise NotDone(f"{what}: not implemented yet (replace `raise NotImplementedError()`)") from None
         except Exception as err:  # noqa: BLE001
             raise ExerciseError(f"{what} on a (1, {channels}, 128, 128) input raised {type(err).__name__}: {err}") from None
         if rf != target:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ExerciseError, _ok, check_close
+from . import ExerciseError, _ok, check_close, run_student
 
 __all__ = [  # noqa: RUF022 - grouped by notebook
     # 16 CycleGAN
@@ -49,16 +49,8 @@ def _callable(fn: Any, what: str) -> None:
 
 
 def _run(fn: Callable, *args: Any, what: str, **kwargs: Any) -> Any:
-    """Call the student's code; a stub or a crash becomes an ExerciseError that says so."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise ExerciseError(f"{what} is not implemented yet: replace `raise NotImplementedError()` by your "
-                            f"code") from None
-    except ExerciseError:
-        raise
-    except Exception as err:  # noqa: BLE001 - any crash of the student's code is reported with its message
-        raise ExerciseError(f"{what} raised {type(err).__name__}: {err}") from None
+    """Call the student's code (:func:`course_lib.exercises.run_student`)."""
+    return run_student(fn, *args, what=what, **kwargs)
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
