@@ -365,7 +365,8 @@ def importance_log_px(x: torch.Tensor, encode: Callable[[torch.Tensor], tuple[to
 def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: Sequence[int],
                           levels: int | None = None, num_frames: int = 0, temperature: float = 1.0,
                           generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                          context_rows: int | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                          context_rows: int | None = None, pass_top: bool = False
+                          ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Draw samples from an autoregressive image model one pixel (and channel) at a time.
 
     For every position in raster order (row by row, left to right, channels R -> G -> B inside
@@ -390,6 +391,9 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
         generator: optional seeded CPU generator.
         device: where to run the model.
         context_rows: None (run on the whole image) or R >= 0, the rows above a pixel the model can see.
+        pass_top: call ``model(window, top=r)`` with the window's first row r on the canvas (0 without
+            ``context_rows``): for a model whose conditionals depend on where the window is, such as a
+            PixelCNN with a class map.
 
     Returns:
         ``(x, frames)``: the samples (float {0,1} or long indices) and a list of partial samples.
@@ -418,7 +422,8 @@ def sample_autoregressive(model: Callable[[torch.Tensor], torch.Tensor], shape: 
         r = i - top                                     # row i inside the window the model sees
         for j in range(w):
             for ch in range(c):
-                logits = model(x if context_rows is None else x[:, :, top:i + 1])
+                window = x if context_rows is None else x[:, :, top:i + 1]
+                logits = model(window, top=top) if pass_top else model(window)
                 if levels is None:
                     p = torch.sigmoid(logits[:, ch, r, j] / temperature)
                     u = torch.rand(b, generator=generator).to(p)

@@ -292,3 +292,58 @@ def test_conditional_copy_starts_unconditional_and_learns_the_label():
         ar.conditional_copy(ar.PixelCNN(1, None, hidden=8, num_layers=1, num_classes=10), 10)
     with pytest.raises(TypeError, match="PixelCNN or GatedPixelCNN"):
         ar.conditional_copy(ar.MADE(4), 10)
+
+
+def _random_maps(net: torch.nn.Module) -> torch.nn.Module:
+    with torch.no_grad():
+        net.class_map.normal_(0, 0.3)                          # small: no gate saturates
+    return net
+
+
+def test_class_map_is_a_causal_location_dependent_bias():
+    torch.manual_seed(0)
+    for make in (lambda **k: ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3, **k),
+                 lambda **k: ar.GatedPixelCNN(1, None, hidden=8, num_layers=2, first_kernel=3, **k)):
+        net = _random_maps(make(class_map_size=3, image_size=6))
+        assert net.class_map.shape[:2] == (1, net.class_map.shape[1])
+        _check_causal(net, 1, 6, 6)                            # a bias: the receptive field is unchanged
+        x = torch.zeros(1, 1, 6, 6)
+        with torch.no_grad():
+            out = net(x)                                       # same input everywhere, different logits per place
+            assert out[0, 0].std() > 1e-3 and not torch.allclose(out[..., 1, :], out[..., 4, :])
+            plain = make()
+            flat = plain(x)[0, 0]                              # without a map: the border alone varies
+            assert torch.allclose(flat[2:4, 2:4], flat[2:4, 2:4].mean().expand(2, 2), atol=1e-6)
+            # a window of rows 2 ... 5 with top=2 gives those rows of the whole canvas
+            xr = (torch.rand(2, 1, 6, 6) < 0.5).float()
+            whole = net(xr)
+            assert not torch.allclose(net(xr[:, :, 2:])[..., -1, :], whole[..., -1, :])   # top matters
+            if isinstance(net, ar.PixelCNN):
+                assert torch.allclose(net(xr[:, :, 6 - net.context_rows - 1:], top=6 - net.context_rows - 1)[..., -1, :],
+                                      whole[..., -1, :], atol=1e-5)
+        with pytest.raises(ValueError, match="rows top"):
+            net(xr[:, :, 2:], top=3)                           # the window would leave the canvas
+        with pytest.raises(ValueError, match="translation-equivariant"):
+            plain(xr, top=1)
+    with pytest.raises(ValueError, match="needs image_size"):
+        ar.PixelCNN(1, None, hidden=8, num_layers=1, class_map_size=3)
+    with pytest.raises(ValueError, match="give class_map_size too"):
+        ar.PixelCNN(1, None, hidden=8, num_layers=1, image_size=6)
+
+
+def test_conditional_copy_gives_every_class_the_position_map():
+    torch.manual_seed(0)
+    net = _random_maps(ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3, class_map_size=3, image_size=6))
+    cond = ar.conditional_copy(net, 4)
+    assert cond.class_map.shape[0] == 4 and cond.image_size == 6
+    x = (torch.rand(4, 1, 6, 6) < 0.3).float()
+    with torch.no_grad():
+        assert torch.allclose(cond(x, torch.arange(4)), net(x), atol=1e-6)   # p(x | y) = p(x) at first
+        cond.class_map[2].add_(1.0)                                          # each class has its own copy
+        assert not torch.allclose(cond(x, torch.full((4,), 2)), net(x))
+        assert torch.allclose(cond(x, torch.full((4,), 1)), net(x), atol=1e-6)
+    with pytest.raises(ValueError, match="class map already"):
+        ar.conditional_copy(net, 4, class_map_size=3, image_size=6)
+    fresh = ar.conditional_copy(ar.GatedPixelCNN(1, None, hidden=8, num_layers=1, first_kernel=3), 4,
+                                class_map_size=3, image_size=6)
+    assert fresh.class_map.shape == (4, 16, 3, 3) and float(fresh.class_map.detach().abs().sum()) == 0.0

@@ -241,3 +241,20 @@ def test_seconds_per_sample_times_the_median_call_per_sample():
     assert 0.02 / 4 <= t < 0.5
     with pytest.raises(ValueError, match="repeats"):
         likelihood.seconds_per_sample(sample, 4, repeats=0)
+
+
+def test_sample_autoregressive_passes_the_window_row_to_a_position_dependent_net():
+    torch.manual_seed(0)
+    net = ar.PixelCNN(1, None, hidden=8, num_layers=2, kernel_size=3, class_map_size=3, image_size=9, num_classes=2)
+    with torch.no_grad():
+        net.class_map.normal_(0, 3)
+        net.head[-1].weight.mul_(20)
+    y = torch.tensor([0, 1, 1])
+    full, _ = likelihood.sample_autoregressive(lambda x, top: net(x, y, top=top), (3, 1, 9, 9), pass_top=True,
+                                               generator=torch.Generator().manual_seed(1))
+    window, _ = likelihood.sample_autoregressive(lambda x, top: net(x, y, top=top), (3, 1, 9, 9), pass_top=True,
+                                                 context_rows=net.context_rows, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(full, window)
+    with pytest.raises(ValueError, match="rows top"):                # without top the window is misplaced
+        likelihood.sample_autoregressive(lambda x: net(x, y, top=9 - x.shape[2] + 1), (3, 1, 9, 9),
+                                         context_rows=net.context_rows)

@@ -274,6 +274,13 @@ class PixelCNN(nn.Module):
         kernel_size: first (type A) kernel size (7 in the paper).
         layer_kernel: kernel size of the type-B layers (3).
         num_classes: if given, a class embedding is added to every layer: ``p(x | y)``.
+        class_map_size: a learned ``(hidden, s, s)`` map per class (one map without ``num_classes``),
+            upsampled to the ``image_size`` canvas and added before every layer: a *location-dependent*
+            bias, so that the network knows where on the canvas (a class puts) its strokes (van den Oord et
+            al. 2016, Sec. 2.3, ``s = m(h)``). None: translation-equivariant layers, and the
+            position-independent class embedding only (Eq. 4).
+        image_size: the canvas side (square images) the class map is upsampled to; needed with
+            ``class_map_size``. ``forward(..., top=r)`` then takes a window of rows ``r, r + 1, ...``.
         one_hot_input: categorical models only. True: each value enters as K one-hot channels (unordered
             values such as VQ-VAE codes). False: it enters as one channel ``x / (K - 1)`` in [0, 1] (ordered
             values such as 8-bit gray levels; the first layer is K times smaller). The output is the
@@ -290,7 +297,7 @@ class PixelCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, levels: int | None = None, hidden: int = 64, num_layers: int = 7,
                  kernel_size: int = 7, layer_kernel: int = 3, num_classes: int | None = None,
-                 one_hot_input: bool = True):
+                 one_hot_input: bool = True, class_map_size: int | None = None, image_size: int | None = None):
         super().__init__()
         checks.positive_int(in_channels, "in_channels")
         if levels is not None and levels < 2:
@@ -306,6 +313,7 @@ class PixelCNN(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), masked_conv(hidden, hidden, 1, "B", cc), nn.ReLU(),
                                   masked_conv(hidden, out, 1, "B", cc))
         self.embed = nn.Embedding(num_classes, hidden) if num_classes else None
+        _add_class_map(self, num_classes or 1, hidden, class_map_size, image_size)
 
     @property
     def context_rows(self) -> int:
@@ -316,13 +324,47 @@ class PixelCNN(nn.Module):
         """
         return self.first.kernel_size[0] // 2 + sum(layer.kernel_size[0] // 2 for layer in self.layers)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, top: int = 0) -> torch.Tensor:
+        """Logits of ``p(x_i | x_<i (, y))``; ``top``: the first row of ``x`` on the canvas (a sampler's window)."""
         cond = _class_bias(self.embed, y, x.shape[0])
+        cond = cond + _class_map_bias(self, y, x, top)   # + the class's map: a location-dependent bias
         h = self.first(_embed_input(x, self.in_channels, self.levels, self.one_hot_input))
+        if torch.is_tensor(cond):
+            cond = cond.to(h.dtype)            # under autocast h is bfloat16: keep it so
         for layer in self.layers:
             h = h + cond
             h = h + layer(F.relu(h))            # residual type-B layer
         return _split_logits(self.head(h + cond), self.in_channels, self.levels)
+
+
+def _add_class_map(net: nn.Module, maps: int, channels: int, size: int | None, image_size: int | None) -> None:
+    """Give ``net`` a zero ``(maps, channels, size, size)`` class map and its canvas side (or None, None)."""
+    net.class_map, net.image_size = None, None
+    if size is None:
+        if image_size is not None:
+            raise ValueError("image_size is the canvas of a class map: give class_map_size too")
+        return
+    checks.positive_int(size, "class_map_size")
+    if image_size is None:
+        raise ValueError("class_map_size needs image_size (the canvas the map is upsampled to)")
+    net.image_size = checks.positive_int(image_size, "image_size")
+    device = next(net.parameters()).device
+    net.class_map = nn.Parameter(torch.zeros(maps, channels, size, size, device=device))
+
+
+def _class_map_bias(net: nn.Module, y: torch.Tensor | None, x: torch.Tensor, top: int) -> torch.Tensor | float:
+    """The class's map upsampled to the canvas, rows ``top ... top + H - 1`` of ``x``'s window (0.0: no map)."""
+    if net.class_map is None:
+        if top:
+            raise ValueError("top is for a network with a class map (class_map_size); this one is "
+                             "translation-equivariant: pass the window alone")
+        return 0.0
+    n, (h, w) = net.image_size, x.shape[-2:]
+    if w != n or not 0 <= top <= n - h:
+        raise ValueError(f"x must be rows top ... top + H - 1 of the {n}x{n} canvas of the class map: got "
+                         f"shape {tuple(x.shape)} with top={top}")
+    maps = F.interpolate(net.class_map, size=(n, n), mode="bilinear", align_corners=False)[:, :, top:top + h]
+    return maps if y is None else maps[y.long()]      # unconditional: the one map, broadcast over the batch
 
 
 def _class_bias(embed: nn.Module | None, y: torch.Tensor | None, batch: int) -> torch.Tensor | float:
@@ -368,9 +410,10 @@ class GatedLayer(nn.Module):
         a, b = x.chunk(2, dim=1)
         return torch.tanh(a) * torch.sigmoid(b)
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        cond = _class_bias(self.embed, y, v.shape[0])
+    def forward(self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None = None,
+                bias: torch.Tensor | float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``bias``: an extra (B or 1, 2 * channels, H, W) term on both stacks' gates (the network's class map)."""
+        cond = _class_bias(self.embed, y, v.shape[0]) + bias
         v_feat = self.v_conv(v)
         h_feat = self.h_conv(h) + self.v_to_h(v_feat)     # rows above flow into the row
         return self.gate(v_feat + cond), h + self.h_out(self.gate(h_feat + cond))
@@ -388,6 +431,9 @@ class GatedPixelCNN(nn.Module):
             uses ``first_kernel``.
         first_kernel: kernel of the first (centre-excluding) layer.
         num_classes: class-conditional if given.
+        class_map_size, image_size: a learned ``(2 * hidden, s, s)`` map per class (one without
+            ``num_classes``) upsampled to the canvas and added to every layer's gates: a location-dependent
+            bias, as in :class:`PixelCNN`.
 
     Shapes:
         ``forward(x (B, 1, H, W), y (B,) | None)`` -> logits (B, 1, H, W) or (B, K, 1, H, W).
@@ -397,7 +443,8 @@ class GatedPixelCNN(nn.Module):
     """
 
     def __init__(self, in_channels: int = 1, levels: int | None = None, hidden: int = 64, num_layers: int = 7,
-                 kernel_size: int = 3, first_kernel: int = 7, num_classes: int | None = None):
+                 kernel_size: int = 3, first_kernel: int = 7, num_classes: int | None = None,
+                 class_map_size: int | None = None, image_size: int | None = None):
         super().__init__()
         if in_channels != 1:
             raise ValueError(f"GatedPixelCNN models one data channel; got in_channels={in_channels} "
@@ -412,6 +459,7 @@ class GatedPixelCNN(nn.Module):
         self.layers = nn.ModuleList(GatedLayer(hidden, kernel_size, num_classes) for _ in range(num_layers))
         self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
                                   nn.Conv2d(hidden, feat_in, 1))
+        _add_class_map(self, num_classes or 1, 2 * hidden, class_map_size, image_size)
 
     @property
     def context_rows(self) -> int:
@@ -422,22 +470,28 @@ class GatedPixelCNN(nn.Module):
         """
         return self.v_first.kernel_size[0] // 2 + sum(layer.v_conv.kernel_size[0] // 2 for layer in self.layers)
 
-    def stacks(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def stacks(self, x: torch.Tensor, y: torch.Tensor | None = None, top: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
         """The vertical and horizontal feature maps after the last layer (B, hidden, H, W) each."""
         e = _embed_input(x, self.in_channels, self.levels)
         v, h = self.v_first(e), self.h_first(e)
+        bias = _class_map_bias(self, y, x, top)
+        if torch.is_tensor(bias):
+            bias = bias.to(v.dtype)            # under autocast the features are bfloat16: keep them so
         for layer in self.layers:
-            v, h = layer(v, h, y)
+            v, h = layer(v, h, y, bias)
         return v, h
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, top: int = 0) -> torch.Tensor:
+        """Logits of ``p(x_i | x_<i (, y))``; ``top``: the first row of ``x`` on the canvas (a sampler's window)."""
         if self.num_classes is None and y is not None:
             raise ValueError("this network is unconditional (num_classes=None) but got labels y")
-        _, h = self.stacks(x, y)
+        _, h = self.stacks(x, y, top)
         return _split_logits(self.head(h), self.in_channels, self.levels)
 
 
-def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCNN | GatedPixelCNN:
+def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int, class_map_size: int | None = None,
+                     image_size: int | None = None) -> PixelCNN | GatedPixelCNN:
     """A class-conditional copy of a trained unconditional network, for a warm start.
 
     The copy has the same weights plus a class embedding (:class:`PixelCNN`: one, added before every
@@ -448,6 +502,9 @@ def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCN
     Args:
         net: an unconditional :class:`PixelCNN` or :class:`GatedPixelCNN` (``num_classes=None``).
         num_classes: number of labels.
+        class_map_size, image_size: also a zero map per class, upsampled to the ``image_size`` canvas, a
+            location-dependent bias (see :class:`PixelCNN`). A network that has a map already (a learned
+            position map) gets a copy of it for every class (leave these None).
 
     Returns:
         The conditional copy (same device), in the training mode of ``net``.
@@ -461,6 +518,9 @@ def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCN
     if net.num_classes is not None:
         raise ValueError(f"net is already class-conditional (num_classes={net.num_classes})")
     checks.positive_int(num_classes, "num_classes")
+    if class_map_size is not None and net.class_map is not None:
+        raise ValueError("net has a class map already (each class gets a copy of it): leave class_map_size "
+                         "and image_size None")
     new = copy.deepcopy(net)
     device = next(net.parameters()).device
 
@@ -474,6 +534,11 @@ def conditional_copy(net: PixelCNN | GatedPixelCNN, num_classes: int) -> PixelCN
     else:
         for layer in new.layers:
             layer.embed = zero_embedding(layer.v_conv.out_channels)
+    if net.class_map is not None:        # the learned position map, one copy per class to start from
+        new.class_map = nn.Parameter(net.class_map.detach().expand(num_classes, -1, -1, -1).clone())
+    else:
+        channels = new.first.out_channels if isinstance(new, PixelCNN) else new.layers[0].v_conv.out_channels
+        _add_class_map(new, num_classes, channels, class_map_size, image_size)
     new.num_classes = num_classes
     return new
 
