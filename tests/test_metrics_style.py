@@ -27,7 +27,7 @@ def test_style_classifier_tells_the_two_styles_apart_on_held_out_emoji(ckpt_dir)
     assert float((verdict[len(twitter):] == metrics.EMOJI_STYLES.index("google")).double().mean()) == rate_google
     # trained once: the same object, and the checkpoint is reused by a new process (cache cleared here)
     assert metrics.style_classifier(16, device="cpu", verbose=False) is judge
-    assert [p.name for p in ckpt_dir.iterdir()] == ["classifier-emoji-style-16-smoke.pt"]
+    assert [p.name for p in ckpt_dir.iterdir()] == ["classifier-emoji-style-blur0.6-16-smoke.pt"]
     metrics._CLASSIFIERS.pop(("emoji-style", 16, "cpu"))
     again = metrics.style_classifier(16, device="cpu", verbose=False)
     assert again.test_accuracy == judge.test_accuracy

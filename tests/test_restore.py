@@ -124,6 +124,22 @@ def test_dncnn_residual_and_bad_input():
         rnets.DnCNN(1, depth=1)
 
 
+def test_drop_batch_norm_keeps_the_weights_and_makes_the_output_batch_independent():
+    torch.manual_seed(0)
+    net = rnets.DnCNN(1, width=8, depth=4).train()
+    convs = [m.weight.clone() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    y = torch.rand(4, 1, 12, 12)
+    assert not torch.allclose(net(y)[:1], net(y[:1]))          # batch norm: an image depends on its batch
+    assert rnets.drop_batch_norm(net) is net
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert sum(isinstance(m, torch.nn.Identity) for m in net.net) == 2
+    assert all(torch.equal(a, m.weight) for a, m in zip(convs, (m for m in net.modules()
+                                                                 if isinstance(m, torch.nn.Conv2d))))
+    assert torch.allclose(net(y)[:1], net(y[:1]), atol=1e-6)   # now one image at a time
+    with pytest.raises(ValueError, match="no batch-norm layer"):
+        rnets.drop_batch_norm(net)
+
+
 # ----------------------------------------------------------------------------------------- HDR
 def test_exposure_stack_and_merge(photo):
     radiance = restore.radiance_from_photo(photo, 8)

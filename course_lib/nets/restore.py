@@ -157,6 +157,31 @@ class DnCNN(nn.Module):
         return y - r if self.residual else r
 
 
+def drop_batch_norm(net: nn.Module) -> nn.Module:
+    """Replace every batch-norm layer of ``net`` by the identity, in place (e.g. a :class:`DnCNN`).
+
+    Short training of a blind denoiser mixes noise levels 0 ... 55 in batches of a few patches; the batch
+    statistics then differ from the running ones used at test time, and the net ends far from what it reaches
+    without normalisation. EDSR (Lim et al. 2017, Sec. 3.1) drops batch norm from restoration networks for the
+    same reason: it normalises away the range of the features.
+
+    Args:
+        net: a module with at least one ``nn.BatchNorm1d/2d/3d``.
+
+    Returns:
+        ``net`` itself, its batch-norm layers now ``nn.Identity``.
+    """
+    found = 0
+    for module in net.modules():
+        for name, child in module.named_children():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(module, name, nn.Identity())
+                found += 1
+    if not found:
+        raise ValueError(f"{type(net).__name__} has no batch-norm layer to drop")
+    return net
+
+
 class HDRFusion(nn.Module):
     """Per-pixel blending weights for N exposures: (LDR stack, radiance estimates) -> radiance.
 
