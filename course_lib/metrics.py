@@ -906,7 +906,7 @@ def image_judge(name: str, x_train: torch.Tensor, y_train: torch.Tensor, x_test:
         idx = torch.multinomial(weights, batch_size, replacement=True, generator=g).to(dev)
         x, y = x_all[idx], y_all[idx]
         if float(torch.rand((), generator=g)) < 0.5:       # blur half of the batches: the attribute, not sharpness
-            x = images.blur(x, 0.3 + (_STYLE_MAX_BLUR - 0.3) * float(torch.rand((), generator=g)))
+            x = images.blur(x, 0.3 + 0.7 * float(torch.rand((), generator=g)))
         if flip:
             mirror = (torch.rand(len(x), 1, 1, 1, generator=g) < 0.5).to(dev)
             x = torch.where(mirror, x.flip(-1), x)
