@@ -219,6 +219,8 @@ def test_pyramid_and_rebuild():
     fails(exercises.check_rebuild, stub, "not implemented yet")
     fails(exercises.check_pyramid, lambda x, n: pyramid(x, n, sign=-1.0), "sign flipped")
     fails(exercises.check_pyramid, lambda x, n: pyramid(x, n)[:-1], "last the coarse image")
+    fails(exercises.check_pyramid, lambda x, n: [g - h for g, h in zip(images.gaussian_pyramid(x, n), pyramid(x, n)[:-1])]
+          + [pyramid(x, n)[-1]], "the blurred image")
     fails(exercises.check_rebuild, lambda p: rebuild([h * 0 for h in p[:-1]] + [p[-1]]), "bands are dropped")
 
     def fine_to_coarse(pyr):
