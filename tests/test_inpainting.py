@@ -391,3 +391,24 @@ def test_inpaint_with_batch_statistics_ignores_running_averages_and_leaves_them_
     assert torch.equal(inpainting.inpaint(G, x, m, batch_statistics=True, batch_size=4), a)
     assert not torch.allclose(inpainting.inpaint(G, x, m), a, atol=1e-3)    # eval mode reads them
     assert all(torch.equal(b.running_mean, r + 3.0) for b, r in zip(bn, before))
+
+
+def test_hole_losses_fit_the_mean_and_the_median():
+    # One fill value for a hole whose truth is skin (0.9) in 70% of the images and a dark eye (0.1) in 30%:
+    # minimising L2 in the hole gives the mean (0.66), L1 the median (0.9) -- the cast of 14's L1 fills.
+    truth = torch.full((10, 1, 4, 4), 0.9)
+    truth[:3] = 0.1
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1:3, 1:3] = 1
+    fits = {}
+    for p in (1, 2):
+        v = torch.tensor(0.5, requires_grad=True)
+        opt = torch.optim.Adam([v], lr=0.02)
+        for _ in range(400):
+            loss = inpainting.hole_loss(v.expand_as(truth), truth, mask, p=p)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        fits[p] = float(v)
+    assert abs(fits[2] - 0.66) < 0.02
+    assert abs(fits[1] - 0.9) < 0.03
