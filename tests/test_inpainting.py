@@ -358,6 +358,56 @@ def test_smooth_fill_keeps_known_pixels_and_interpolates_smooth_images():
         inets.smooth_fill(x, m[..., :16, :16])
 
 
+def test_biharmonic_fill_is_exact_on_planes_and_quadratics_and_batches_any_masks():
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 24), torch.linspace(-1, 1, 24), indexing="ij")
+    plane = (0.3 * xx - 0.5 * yy + 0.1).expand(2, 3, 24, 24).contiguous()
+    m = torch.zeros(2, 1, 24, 24)
+    m[0, :, 6:14, 5:15] = 1                                                  # holes away from the border
+    m[1, :, 9:20, 8:12] = 1
+    noisy = plane + 5 * m * torch.randn(2, 3, 24, 24)                        # the hole's content is ignored
+    out = inets.biharmonic_fill(noisy, m)
+    assert torch.equal(out * (1 - m), noisy * (1 - m))                       # known pixels untouched
+    assert float(((out - plane).abs() * m).max()) < 1e-4                     # a plane has zero Laplacian: exact
+    bowl = (xx ** 2 + yy ** 2).expand(2, 3, 24, 24).contiguous()              # Laplacian constant: biharmonic
+    assert float(((inets.biharmonic_fill(bowl, m) - bowl).abs() * m).max()) < 1e-3
+    membrane = inets.smooth_fill(bowl, m, iterations=64)                     # the membrane fill flattens it
+    assert float(((membrane - bowl).abs() * m).max()) > 0.02
+    # strokes of different sizes per image: the padded batch solve equals one solve per image
+    x = torch.rand(3, 3, 32, 32)
+    strokes = inpainting.random_strokes(3, 32, seed=2, strokes=3, width=3.0)
+    together = inets.biharmonic_fill(x, strokes)
+    alone = torch.cat([inets.biharmonic_fill(x[i:i + 1], strokes[i:i + 1]) for i in range(3)])
+    assert torch.allclose(together, alone, atol=1e-5)
+    assert torch.equal(inets.biharmonic_fill(x, torch.zeros(1, 1, 32, 32)), x)          # nothing missing
+    assert inets.biharmonic_fill(x.double(), strokes).dtype == torch.float64
+    with pytest.raises(ValueError, match="mask must be"):
+        inets.biharmonic_fill(x, strokes[..., :16, :16])
+    with pytest.raises(ValueError, match="more than 64x64"):
+        inets.biharmonic_fill(torch.zeros(1, 1, 80, 80), torch.ones(1, 1, 80, 80))
+    # a large image: every group of nearby holes is solved in its own window, as the whole-image system would
+    big = torch.rand(1, 3, 40, 120)
+    holes = torch.zeros(1, 1, 40, 120)
+    holes[..., 5:15, 5:15] = 1
+    holes[..., 12:30, 16:24] = 1                                             # touches the first: one group
+    holes[..., 20:30, 90:110] = 1                                            # far away: its own window
+    windowed = inets.biharmonic_fill(big, holes)
+    from course_lib.nets.inpainting import _biharmonic_dense
+    whole = _biharmonic_dense(big, holes.reshape(1, -1) > 0.5)
+    assert torch.allclose(windowed, whole, atol=1e-4)
+
+
+def test_residual_composite_with_a_biharmonic_base_starts_at_that_fill():
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    m = inpainting.random_squares(4, 16, 6, seed=0)
+    G = inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1, norm="batch"), residual=True, base="biharmonic")
+    with torch.no_grad():
+        out = G(inpainting.masked_input(x, m))
+    assert torch.allclose(out, inets.biharmonic_fill(x, m).clamp(-1, 1), atol=1e-5)
+    with pytest.raises(ValueError, match="base"):
+        inets.Composite(i2i.ResNetGenerator(4, 3, width=4, n_blocks=1), residual=True, base="poisson")
+
+
 def test_residual_composite_takes_its_colours_from_the_border_not_from_training():
     """The tint fix: a fresh residual Composite fills with the border's colours (no cast); the plain one does not."""
     torch.manual_seed(0)

@@ -12,6 +12,8 @@
 * :func:`smooth_fill` -- learning-free smooth filling (pull-push pyramid + relaxation, a membrane fill):
   a base whose colours come from the hole's own border, so a generator that predicts a correction to it
   does not drift to the training set's mean colour (the tint of an under-trained fill).
+* :func:`biharmonic_fill` -- the smoothest surface through the known pixels (minimum squared Laplacian),
+  solved exactly for the hole pixels of a whole batch at once in torch: the other base of ``Composite``.
 * :class:`TwoHeadDiscriminator` / :func:`pg_discriminator` -- PG-GAN's discriminator: shared first
   layers, then a *global* head (one score per image) and a *PatchGAN* head (a score per patch),
   built from ``image2image.PatchDiscriminator``.
@@ -30,6 +32,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -97,6 +100,114 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iterations: int = 8, eps: f
             neighbours = 0.25 * (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:])
             est = wl * own + (1 - wl) * neighbours
     return (x32 * w + est * (1 - w)).to(x.dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _bilaplacian(h: int, w: int, device: str = "cpu", dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """$M = L^T L$ ((hw, hw), cached per device and dtype) for the 5-point Laplacian $L$ with replicated
+    (no-flux) image borders."""
+    if (device, dtype) != ("cpu", torch.float64):
+        return _bilaplacian(h, w).to(device=device, dtype=dtype)
+    n = h * w
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, 1, h, w)
+    p = F.pad(eye, (1, 1, 1, 1), mode="replicate")
+    columns = p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * eye   # L e_j
+    lap = columns.reshape(n, n).T                                       # L[i, j] = (L e_j)_i
+    return lap.T @ lap
+
+
+_DENSE_PIXELS = 64 * 64      # images up to this many pixels are solved whole (a dense (HW)^2 operator)
+
+
+def _biharmonic_dense(x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The batched exact solve of :func:`biharmonic_fill` on small images; ``missing`` (B, H*W) bool."""
+    b, c, h, w = x.shape
+    n = int(missing.sum(1).max())
+    if n == 0:
+        return x
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    op = _bilaplacian(h, w, str(x.device), dtype)
+    known = x.to(dtype).reshape(b, c, h * w) * (~missing)[:, None].to(dtype)
+    order = torch.argsort((~missing).to(torch.int8), dim=1, stable=True)[:, :n]   # missing pixels first
+    valid = torch.gather(missing, 1, order)                                        # (B, n): padding is False
+    a = op[order[:, :, None], order[:, None, :]]                                    # (B, n, n) = M_hh
+    both = valid[:, :, None] & valid[:, None, :]
+    a = torch.where(both, a, torch.diag_embed((~valid).to(dtype)))                  # padding rows: identity
+    idx = order[:, None, :].expand(b, c, n)
+    rhs = -torch.gather(_bilaplacian_apply(known.reshape(b, c, h, w)).reshape(b, c, h * w), 2, idx)
+    rhs = (rhs * valid[:, None, :]).transpose(1, 2)                                 # -(M x_k)_h, (B, n, C)
+    u = torch.cholesky_solve(rhs, torch.linalg.cholesky(a)).transpose(1, 2)         # M_hh is SPD; (B, C, n)
+    out = known.scatter(2, idx, torch.where(valid[:, None, :], u, torch.gather(known, 2, idx)))
+    return out.reshape(b, c, h, w).to(x.dtype)
+
+
+def _laplacian(x: torch.Tensor) -> torch.Tensor:
+    """The 5-point Laplacian with replicated borders, the L of :func:`_bilaplacian`, as tensor operations."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * x
+
+
+def _bilaplacian_apply(x: torch.Tensor) -> torch.Tensor:
+    """$L^T L x$ for (B, C, H, W) x without the dense matrix: $L^T$ is the gradient of $<L z, L x>$ in z."""
+    with torch.enable_grad():
+        z = x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad((_laplacian(z) * _laplacian(x.detach())).sum(), z)
+    return grad
+
+
+def biharmonic_fill(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    r"""Fill the holes with the smoothest surface through the known pixels (no learning, any device).
+
+    For each image and channel the hole values $u$ minimise the squared discrete Laplacian over the whole
+    image, with the known pixels $x_k$ fixed:
+    $$\min_u \lVert L_h u + L_k x_k \rVert^2 \;\Rightarrow\; (L_h^T L_h)\, u = -L_h^T L_k x_k ,$$
+    a linear system with one unknown per missing pixel ($L^T L$ is the biharmonic operator $\Delta^2$).
+    Unlike the membrane fill (:func:`smooth_fill`, $\Delta u = 0$), which averages the border's colours, it
+    continues the border's gradients into the hole -- the classical biharmonic inpainting
+    (``course_lib.inpainting.biharmonic`` uses scikit-image, per image on the CPU; the two differ only in how
+    the stencil meets the hole's border).
+
+    Images up to 64x64 are solved whole, the batch at once (about 10 ms for 16 holes of 16x16 on two CPU
+    cores). Larger images are solved per group of nearby holes, each in a window 2 px larger than the group:
+    the rows of $L$ that touch a hole reach 2 px beyond it, so the windowed solve is the whole-image one.
+
+    Args:
+        x: (B, C, H, W) images (any range; the hole content is ignored).
+        mask: (B, 1, H, W) or (1, 1, H, W), 1 = missing.
+
+    Returns:
+        (B, C, H, W) in x's dtype: x outside the holes, the biharmonic fill inside.
+
+    Raises:
+        ValueError: for a group of touching holes whose window exceeds 64x64 pixels (use :func:`smooth_fill`).
+
+    Reference:
+        Damelin & Hoang, "On Surface Completion and Image Inpainting by Biharmonic Functions", 2018.
+    """
+    checks.image_batch(x, "x")
+    checks.image_batch(mask, "mask", channels=1)
+    b, c, h, w = x.shape
+    if tuple(mask.shape[-2:]) != (h, w) or len(mask) not in (1, b):
+        raise ValueError(f"mask must be (B, 1, H, W) or (1, 1, H, W) for images {tuple(x.shape)}, "
+                         f"got {tuple(mask.shape)}")
+    missing = (mask.to(x.device) > 0.5).expand(b, 1, h, w)
+    if h * w <= _DENSE_PIXELS:
+        return _biharmonic_dense(x, missing.reshape(b, h * w))
+    from scipy import ndimage
+
+    out = x.clone()
+    for i in range(b):
+        m = missing[i, 0].cpu().numpy()
+        groups, _ = ndimage.label(ndimage.binary_dilation(m, iterations=2))      # holes within 4 px: one system
+        for k, box in enumerate(ndimage.find_objects(groups), start=1):
+            r0, r1 = max(box[0].start - 2, 0), min(box[0].stop + 2, h)
+            c0, c1 = max(box[1].start - 2, 0), min(box[1].stop + 2, w)
+            if (r1 - r0) * (c1 - c0) > _DENSE_PIXELS:
+                raise ValueError(f"biharmonic_fill solves each group of touching holes in its own window; one "
+                                 f"needs {r1 - r0}x{c1 - c0} px, more than 64x64 (use smooth_fill)")
+            own = torch.from_numpy((groups[r0:r1, c0:c1] == k) & m[r0:r1, c0:c1]).to(x.device)
+            out[i:i + 1, :, r0:r1, c0:c1] = _biharmonic_dense(out[i:i + 1, :, r0:r1, c0:c1], own.reshape(1, -1))
+    return out
 
 
 class ChannelWiseFC(nn.Module):
@@ -198,8 +309,9 @@ class ContextEncoder(nn.Module):
 class Composite(nn.Module):
     """Keep the known pixels, take the generator's output in the hole: ``m * G(c) + (1 - m) * x_known``.
 
-    With ``residual=True`` the hole is first filled by :func:`smooth_fill` (a smooth surface through the
-    border colours), G sees that filled image and the mask, and its output is a correction:
+    With ``residual=True`` the hole is first filled by a learning-free base (``base``: :func:`smooth_fill`, a
+    membrane through the border colours, or :func:`biharmonic_fill`), G sees that filled image and the mask,
+    and its output is a correction:
     ``m * clamp(base + G([base, m]), -1, 1) + (1 - m) * x_known``. G's last convolution starts at zero,
     so training starts from the smooth fill; a generator that has not learned the colours yet returns
     the border's colours, not the training set's mean colour (an under-trained fill's tint).
@@ -207,15 +319,21 @@ class Composite(nn.Module):
     Args:
         generator: (B, C + 1, H, W) -> (B, C, H, W), e.g. ``image2image.ResNetGenerator(C + 1, C)``.
         residual: predict a correction to the smooth fill (True) or the pixels themselves (False).
-        iterations: relaxations per pyramid level of :func:`smooth_fill` (``residual=True`` only).
+        iterations: relaxations per pyramid level of :func:`smooth_fill` (``base="membrane"`` only).
+        base: the fill G corrects (``residual=True`` only): ``"membrane"`` (:func:`smooth_fill`, fast, takes
+            the border's colours and averages them) or ``"biharmonic"`` (:func:`biharmonic_fill`, an exact
+            solve per batch, continues the border's gradients; images up to 64x64).
 
     The input ``c`` is :func:`course_lib.inpainting.masked_input`'s: image channels then the mask.
     """
 
-    def __init__(self, generator: nn.Module, residual: bool = False, iterations: int = 8):
+    BASES = ("membrane", "biharmonic")
+
+    def __init__(self, generator: nn.Module, residual: bool = False, iterations: int = 8, base: str = "membrane"):
         super().__init__()
+        checks.one_of(base, "base", self.BASES)
         self.generator = generator
-        self.residual, self.iterations = bool(residual), iterations
+        self.residual, self.iterations, self.base = bool(residual), iterations, base
         if self.residual:                                         # the correction starts at 0
             last = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
             if not last:
@@ -234,7 +352,10 @@ class Composite(nn.Module):
         m, known = c[:, -1:], c[:, :-1]
         if not self.residual:
             return m * self.generator(c) + (1 - m) * known
-        base = smooth_fill(known, m, self.iterations)
+        if self.base == "biharmonic":
+            base = biharmonic_fill(known, m)
+        else:
+            base = smooth_fill(known, m, self.iterations)
         out = (base + self.generator(torch.cat([base, m], 1))).clamp(-1, 1)
         return m * out + (1 - m) * known
 
