@@ -445,7 +445,7 @@ def test_inpaint_with_batch_statistics_ignores_running_averages_and_leaves_them_
 
 def test_hole_losses_fit_the_mean_and_the_median():
     # One fill value for a hole whose truth is skin (0.9) in 70% of the images and a dark eye (0.1) in 30%:
-    # minimising L2 in the hole gives the mean (0.66), L1 the median (0.9) -- the cast of 14's L1 fills.
+    # minimising L2 in the hole gives the mean (0.66), L1 the median (0.9): an L1 fill can carry a cast.
     truth = torch.full((10, 1, 4, 4), 0.9)
     truth[:3] = 0.1
     mask = torch.zeros(1, 1, 4, 4)
