@@ -108,8 +108,8 @@ def test_claims_summary_without_claims():
 def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"kernelspec": {"name": "python3", "language": "python",
                                                                            "display_name": "Python 3"}},
-          "cells": [{"cell_type": "markdown", "metadata": {}, "source": "# 98 · Test"},
-                    {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+          "cells": [{"cell_type": "markdown", "id": "md-title", "metadata": {}, "source": "# 98 · Test"},
+                    {"cell_type": "code", "id": "code-1", "metadata": {}, "execution_count": None, "outputs": [],
                      "source": "from course_lib import env, results\nimport os\n"
                                "results.record('budget is smoke', float(env.budget() == 'smoke'))\n"
                                "print(os.environ['COURSE_HEADLESS'])"}]}
@@ -117,7 +117,8 @@ def test_course_runner_executes_a_notebook(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "98_test.ipynb").write_text(json.dumps(nb))
     (folder / "99_fail.ipynb").write_text(json.dumps({**nb, "cells": [
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": "1 / 0"}]}))
+        {"cell_type": "code", "id": "code-1", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "1 / 0"}]}))
     monkeypatch.setenv("COURSE_BUDGET", "smoke")
     rows = course.run(out=tmp_path / "build", folder=folder, timeout=120)
     assert [r["status"] for r in rows] == ["ok", "failed"]
