@@ -462,3 +462,20 @@ def test_hole_losses_fit_the_mean_and_the_median():
         fits[p] = float(v.detach())
     assert abs(fits[2] - 0.66) < 0.02
     assert abs(fits[1] - 0.9) < 0.03
+
+
+def test_bilaplacian_operator_is_lt_l_of_the_replicate_padded_laplacian():
+    from course_lib.nets.inpainting import _bilaplacian
+
+    h, w = 5, 7
+    n = h * w
+    lap = torch.zeros(n, n, dtype=torch.float64)                             # L built entry by entry
+    for r in range(h):
+        for c in range(w):
+            i = r * w + c
+            lap[i, i] -= 4
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                rr, cc = min(max(r + dr, 0), h - 1), min(max(c + dc, 0), w - 1)   # replicated border
+                lap[i, rr * w + cc] += 1
+    assert torch.equal(_bilaplacian(h, w), lap.T @ lap)
+    assert _bilaplacian(h, w, "cpu", torch.float32).dtype == torch.float32
