@@ -51,6 +51,13 @@ def _power_of_two(v: int, name: str, minimum: int) -> int:
     return v
 
 
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum of the 4 neighbours of every pixel, borders replicated (no flux across the image border): the
+    stencil of :func:`smooth_fill`'s relaxation and of :func:`_laplacian`."""
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+
+
 def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iterations: int = 8, eps: float = 1e-6) -> torch.Tensor:
     r"""Fill the holes smoothly from their border (no learning, differentiable, any device).
 
@@ -96,8 +103,7 @@ def smooth_fill(x: torch.Tensor, mask: torch.Tensor, iterations: int = 8, eps: f
         est = F.interpolate(est, size=xl.shape[-2:], mode="bilinear", align_corners=False)
         est = wl * own + (1 - wl) * est
         for _ in range(iterations):
-            p = F.pad(est, (1, 1, 1, 1), mode="replicate")        # replicate: no flux across the image border
-            neighbours = 0.25 * (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:])
+            neighbours = 0.25 * _neighbour_sum(est)
             est = wl * own + (1 - wl) * neighbours
     return (x32 * w + est * (1 - w)).to(x.dtype)
 
@@ -140,8 +146,7 @@ def _biharmonic_dense(x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
 
 def _laplacian(x: torch.Tensor) -> torch.Tensor:
     """The 5-point Laplacian with replicated borders, the L of :func:`_bilaplacian`, as tensor operations."""
-    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
-    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:] - 4 * x
+    return _neighbour_sum(x) - 4 * x
 
 
 def _bilaplacian_apply(x: torch.Tensor) -> torch.Tensor:
