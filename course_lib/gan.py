@@ -189,20 +189,36 @@ class EMA(Callback):
 
     $$\\theta_\\text{EMA} \\leftarrow \\beta\\,\\theta_\\text{EMA} + (1 - \\beta)\\,\\theta_G$$
 
+    Batch-norm buffers are not averaged: the copy takes G's running statistics at every step. Those are the
+    statistics of G's activations, not of the averaged weights', and the longer the average (beta near 1), the
+    more they differ. ``standing_stats=n`` replaces them at the end of training by the statistics of the
+    averaged generator itself over ``n`` batches of fresh latents (BigGAN's "standing statistics").
+
+    Args:
+        decay: beta in (0, 1).
+        standing_stats: batches of latents (the trainer's batch size, a fixed seed) whose batch statistics
+            become the copy's running statistics when training ends; 0: keep G's.
+
     Reference:
         Yazici et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019;
-        Karras et al. 2018 (Progressive GAN) use beta = 0.999.
+        Karras et al. 2018 (Progressive GAN) use beta = 0.999; Brock et al. 2019 (BigGAN), standing statistics.
     """
 
-    def __init__(self, decay: float = 0.999):
+    def __init__(self, decay: float = 0.999, standing_stats: int = 0):
         if not 0 < decay < 1:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
+        if isinstance(standing_stats, bool) or not isinstance(standing_stats, int) or standing_stats < 0:
+            raise ValueError(f"standing_stats must be a number of batches >= 0, got {standing_stats!r}")
         self.decay = decay
+        self.standing_stats = standing_stats
         self.generator: nn.Module | None = None
 
     def on_init(self, trainer: Trainer) -> None:
         if self.generator is None:                    # the averaged copy starts as G
             self.generator = copy.deepcopy(trainer.generator).requires_grad_(False)
+        if self.standing_stats and (trainer.latent_shape is None or (trainer.conditional and trainer.sample_cond is None)):
+            raise ValueError("EMA(standing_stats=...) draws latents (and conditions with sample_cond=) for the "
+                             "statistics: it needs a trainer with a latent z and, if conditional, sample_cond")
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
         with torch.no_grad():
@@ -211,10 +227,41 @@ class EMA(Callback):
             for b_ema, b in zip(self.generator.buffers(), trainer.generator.buffers()):
                 b_ema.copy_(b)
 
+    def on_end(self, trainer: Trainer) -> None:
+        if self.standing_stats:
+            self.recompute_batch_norm(trainer, self.standing_stats)
+
+    @torch.no_grad()
+    def recompute_batch_norm(self, trainer: Trainer, n_batches: int, seed: int = 0) -> None:
+        """Set the running statistics of the copy's batch-norm layers to its batch statistics, averaged over
+        ``n_batches`` batches of latents drawn with ``seed`` (momentum None: an equal-weight average)."""
+        norms = [m for m in self.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        rng = torch.Generator().manual_seed(seed)
+        momenta, was_training = [m.momentum for m in norms], self.generator.training
+        try:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None                     # cumulative average over the batches
+            self.generator.train()
+            for _ in range(n_batches):
+                z = torch.randn((trainer.batch_size, *trainer.latent_shape), generator=rng).to(trainer.device)
+                c = trainer._to_device(trainer.sample_cond(len(z))) if trainer.conditional else None
+                with trainer._autocast():
+                    trainer.generate(z, c, generator=self.generator)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
+            self.generator.train(was_training)
+
     def modules(self) -> dict[str, nn.Module]:
         if self.generator is None:
             raise RuntimeError("the EMA callback has no generator yet: pass it to a gan.Trainer (callbacks=[ema]) first")
         return {"generator_ema": self.generator}
+
+    def __repr__(self) -> str:
+        return f"EMA(decay={self.decay:g}" + (f", standing_stats={self.standing_stats})" if self.standing_stats else ")")
 
 
 class Snapshot(Callback):

@@ -504,6 +504,32 @@ def test_ema_is_a_plain_callback_ready_when_the_trainer_is_built():
         assert torch.allclose(a, 0.5 * b + 0.5 * g.detach())
 
 
+def test_ema_standing_stats_are_the_averaged_generators_own_batch_statistics():
+    torch.manual_seed(0)
+    G = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    D = mlp.discriminator(2, (8,))
+    plain, standing = gan.EMA(0.9), gan.EMA(0.9, standing_stats=5)
+    tr = gan.Trainer(G, D, gan.variant("ns"), torch.randn(64, 2), 2, 16, device="cpu", callbacks=[plain, standing])
+    tr.fit(20)
+    bn_g, bn_plain, bn_standing = G[1], plain.generator[1], standing.generator[1]
+    assert torch.equal(bn_plain.running_mean, bn_g.running_mean)          # without: G's statistics, copied
+    # with: the mean and (unbiased) variance of the averaged copy's own pre-norm activations, 5 batches of 16
+    rng = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        h = torch.cat([standing.generator[0](torch.randn(16, 2, generator=rng)) for _ in range(5)])
+    torch.testing.assert_close(bn_standing.running_mean, h.mean(0))
+    torch.testing.assert_close(bn_standing.running_var, h.view(5, 16, 4).var(1).mean(0))
+    assert not torch.allclose(bn_standing.running_mean, bn_g.running_mean, atol=1e-3)
+    assert bn_standing.momentum == bn_g.momentum and standing.generator.training == plain.generator.training
+    assert "standing_stats=5" in repr(standing)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="standing_stats must be a number of batches"):
+            gan.EMA(0.9, standing_stats=bad)
+    with pytest.raises(ValueError, match="needs a trainer with a latent z"):
+        gan.Trainer(G, D, gan.variant("ns"), torch.randn(64, 2), None, 16, device="cpu", cond=torch.randn(64, 2),
+                    discriminator_input=lambda x, c: (x,), callbacks=[gan.EMA(0.9, standing_stats=2)])
+
+
 def test_the_course_dcgan_is_trained_once_and_leaves_the_random_stream_alone(ckpt_dir):
     state = torch.get_rng_state()
     run = gan.mnist_dcgan(frames=3, verbose=False)
