@@ -54,6 +54,29 @@ def test_n_critic_counts_discriminator_steps():
     assert (Count.d, Count.g) == (21, 7)
 
 
+def test_critic_schedule_sets_the_d_updates_per_generator_update():
+    class Count(gan.Callback):
+        def __init__(self):
+            self.d = 0
+
+        def after_d_step(self, trainer):
+            self.d += 1
+
+    wgan = gan.variant("wgan")
+    assert [wgan.critic_steps(t) for t in (0, 24, 25, 499, 500, 501)] == [100, 100, 5, 5, 100, 5]
+    count = Count()
+    _toy(wgan, steps=30, callbacks=[count])
+    assert count.d == 25 * 100 + 5 * 5                                   # the original WGAN code's warm-up
+    count = Count()
+    _toy(gan.variant("ns", critic_schedule=lambda t: 1 + t % 3), steps=6, callbacks=[count])
+    assert count.d == 1 + 2 + 3 + 1 + 2 + 3
+    assert gan.variant("wgan-gp").critic_schedule is None and gan.variant("wgan-gp").critic_steps(0) == 5
+    with pytest.raises(ValueError, match=r"critic_schedule\(0\) must be a positive int, got 0"):
+        _toy(gan.variant("ns", critic_schedule=lambda t: 0), steps=2)
+    with pytest.raises(TypeError, match="critic_schedule must be a function"):
+        gan.variant("ns", critic_schedule=5)
+
+
 def test_sample_grid_and_ema_callbacks():
     ema, grid = gan.EMA(0.9), gan.SampleGrid(every=10, n=8)
     tr, _ = _toy(gan.variant("ns"), steps=30, callbacks=[ema, grid])
