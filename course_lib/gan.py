@@ -10,7 +10,8 @@ grids, an EMA of the generator, mode coverage). The loop never changes::
     run = gan.load_or_train("wgan-gp-ring", trainer, num_steps=S.num_steps)   # cached, resumable
     run.history["d_loss"], run.extra["samples"], run.seconds
 
-One *step* is ``n_critic`` discriminator updates followed by one generator update:
+One *step* is ``n_critic`` discriminator updates (or ``critic_schedule(step)``: the original WGAN's 100 early
+ones) followed by one generator update:
 
     # (1) Update D: maximize log D(x) + log(1 - D(G(z)))   (or the variant's critic objective)
     # (2) Update G: maximize log D(G(z))                    (or the variant's generator objective)
