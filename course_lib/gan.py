@@ -525,9 +525,9 @@ class Variant:
         penalty: ``penalty(D, x_real, x_fake) -> scalar`` added to the D loss (``losses.gradient_penalty``).
         penalty_weight: its weight lambda.
         n_critic: D updates per G update.
-        critic_schedule: ``critic_schedule(step) -> int``, the D updates before generator update ``step``
-            (0-based), replacing ``n_critic`` when set: the original WGAN's code trains the critic 100 times
-            per G update for the first 25 and every 500th (:func:`wgan_reference_critic_schedule`).
+        critic_schedule: ``critic_schedule(step) -> int | None``, the D updates before generator update
+            ``step`` (0-based); None (or no schedule) means ``n_critic``. The original WGAN's code trains the
+            critic 100 times per G update for the first 25 and every 500th (:func:`wgan_reference_critic_schedule`).
         optimizer: ``"adam"`` or ``"rmsprop"`` (the original WGAN).
         lr_d, lr_g: learning rates.
         betas: Adam's (beta1, beta2).
@@ -551,7 +551,7 @@ class Variant:
     penalty: Penalty | None = None
     penalty_weight: float = 0.0
     n_critic: int = 1
-    critic_schedule: Callable[[int], int] | None = None
+    critic_schedule: Callable[[int], int | None] | None = None
     optimizer: str = "adam"
     lr_d: float = 2e-4
     lr_g: float = 2e-4
@@ -581,10 +581,11 @@ class Variant:
             raise ValueError(f"variant {self.name!r} has a penalty but penalty_weight={self.penalty_weight}")
 
     def critic_steps(self, step: int) -> int:
-        """D updates before generator update ``step`` (0-based): ``critic_schedule(step)`` or ``n_critic``."""
-        if self.critic_schedule is None:
+        """D updates before generator update ``step`` (0-based): ``critic_schedule(step)``, or ``n_critic`` where
+        there is no schedule or it returns None."""
+        n = None if self.critic_schedule is None else self.critic_schedule(step)
+        if n is None:
             return self.n_critic
-        n = self.critic_schedule(step)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"variant {self.name!r}: critic_schedule({step}) must be a positive int, got {n!r}")
         return n
@@ -603,9 +604,9 @@ class Variant:
                 torch.optim.Adam(discriminator.parameters(), lr=self.lr_d, betas=self.betas))
 
 
-def wgan_reference_critic_schedule(step: int) -> int:
+def wgan_reference_critic_schedule(step: int) -> int | None:
     """D updates before generator update ``step`` (0-based) in the original WGAN's code: 100 for the first 25
-    generator updates and for every 500th, 5 (Algorithm 1's n_critic) otherwise.
+    generator updates and for every 500th; otherwise None, the variant's ``n_critic`` (5 in Algorithm 1).
 
     A critic trained close to optimality gives G useful gradients from the start and an estimate of the
     Wasserstein distance that follows sample quality (Arjovsky et al. 2017, Sec. 4.2, Fig. 3-4).
@@ -613,7 +614,7 @@ def wgan_reference_critic_schedule(step: int) -> int:
     Reference:
         Arjovsky, Chintala & Bottou, github.com/martinarjovsky/WassersteinGAN, main.py (``Diters``).
     """
-    return 100 if step < 25 or step % 500 == 0 else 5
+    return 100 if step < 25 or step % 500 == 0 else None
 
 
 def _presets() -> dict[str, Variant]:

@@ -64,6 +64,7 @@ def test_critic_schedule_sets_the_d_updates_per_generator_update():
 
     wgan = gan.variant("wgan")
     assert [wgan.critic_steps(t) for t in (0, 24, 25, 499, 500, 501)] == [100, 100, 5, 5, 100, 5]
+    assert [gan.variant("wgan", n_critic=3).critic_steps(t) for t in (0, 25, 500, 501)] == [100, 3, 100, 3]
     count = Count()
     _toy(wgan, steps=30, callbacks=[count])
     assert count.d == 25 * 100 + 5 * 5                                   # the original WGAN code's warm-up
