@@ -563,8 +563,8 @@ def test_the_course_dcgan_is_trained_once_and_leaves_the_random_stream_alone(ckp
     again = gan.mnist_dcgan(frames=3, verbose=False)                     # another notebook: loaded, same weights
     for a, b in zip(run.trainer.generator.parameters(), again.trainer.generator.parameters()):
         assert torch.equal(a, b)
-    assert sorted(p.name for p in ckpt_dir.iterdir()) == [f"dcgan-mnist-w{s['width']}-lrd{s['lr_d']:g}-smoke.pt"]
-    assert run.trainer.variant.lr_d == s["lr_d"] == run.trainer.variant.lr_g / 2
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == [f"dcgan-mnist-w{s['width']}-lrg{s['lr_g']:g}-lrd{s['lr_d']:g}-smoke.pt"]
+    assert run.trainer.variant.lr_d == s["lr_d"] == run.trainer.variant.lr_g / 2 == s["lr_g"] / 2
 
 
 def test_window_means_align_the_log_with_evaluations():
