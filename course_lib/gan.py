@@ -1330,9 +1330,10 @@ def mnist_dcgan(frames: int = 6, budget: str | None = None, **kw: Any) -> Run:
     ``dcgan-mnist-w<width>-lrg<lr_g>-lrd<lr_d>``.
 
     Radford et al.'s architecture (``nets.dcgan``) and Adam settings (beta1 0.5) with the non-saturating loss,
-    D's learning rate half of G's and both larger at the lecture budget (see :data:`MNIST_DCGAN`), at the sizes of :data:`MNIST_DCGAN` for the budget. Notebook 06 builds it step by step and trains
-    it here; notebooks that judge a trained GAN (07, 09, 10) call the same function and load the same
-    checkpoint (or train it, identically, when they run first): one well-trained generator for the course.
+    D's learning rate half of G's and both larger at the lecture budget, at the sizes of :data:`MNIST_DCGAN` for
+    the budget. Notebook 06 builds it step by step and trains it here; notebooks that judge a trained GAN
+    (07, 09, 10) call the same function and load the same checkpoint (or train it, identically, when they run
+    first): one well-trained generator for the course.
     Training is seeded inside (the caller's random stream is left alone), so the model does not depend
     on which notebook trains it.
 
@@ -1355,6 +1356,7 @@ def mnist_dcgan(frames: int = 6, budget: str | None = None, **kw: Any) -> Run:
         torch.manual_seed(0)
         G = dcgan.Generator(s["latent_dim"], 1, 28, s["width"])
         D = dcgan.Discriminator(1, 28, s["width"])
-        trainer = Trainer(G, D, variant("ns", lr_g=s["lr_g"], lr_d=s["lr_d"]), x, s["latent_dim"], s["batch_size"],
-                          callbacks=[SampleGrid(every, n=16)], log_every=max(1, min(50, every)), desc="dcgan mnist")
-        return load_or_train(f"dcgan-mnist-w{s['width']}-lrg{s['lr_g']:g}-lrd{s['lr_d']:g}", trainer, s["steps"], **kw)
+        v = variant("ns", lr_g=s["lr_g"], lr_d=s["lr_d"])
+        trainer = Trainer(G, D, v, x, s["latent_dim"], s["batch_size"], callbacks=[SampleGrid(every, n=16)],
+                          log_every=max(1, min(50, every)), desc="dcgan mnist")
+        return load_or_train(f"dcgan-mnist-w{s['width']}-lrg{v.lr_g:g}-lrd{v.lr_d:g}", trainer, s["steps"], **kw)
