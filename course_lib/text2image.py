@@ -7,7 +7,7 @@ helper around it; the networks live in :mod:`course_lib.nets.text2image`::
     phi = sentence_encoder(caps)                                   # (N, 384) text embeddings
     v = text2image.gan_cls(D)                                      # GAN-CLS: matching-aware D
     trainer = gan.Trainer(G, D, v, x, latent_dim, cond=phi,
-                          sample_cond=text2image.interpolated_cond(phi))   # + GAN-INT
+                          )   # GAN-INT-CLS: gan_cls(D, g_terms={"interp": (1.0, interpolation_term(G, D))})
     run = gan.load_or_train("17-gan-int-cls", trainer, num_steps)
 
 **GAN-CLS** (Reed et al. 2016, Algorithm 1). D scores three kinds of pairs: a real image with its
@@ -21,11 +21,14 @@ and :func:`mismatch_term` is the wrong-text term, a ``d_term`` of weight 1/2, so
 ``d_loss + 0.5 * d_mismatch`` $= -L_D$ exactly. :func:`cls_control` is the same D loss without the
 wrong-text term: GAN-CLS minus its control isolates the matching-aware discriminator.
 
-**GAN-INT** (Sec. 4.3): fakes are also generated from interpolated embeddings
+**GAN-INT** (Sec. 4.3): the generator is also trained on fakes generated from interpolated embeddings
 $\beta\,t_1 + (1-\beta)\,t_2$ of two training captions ($\beta = 0.5$), which fill the gaps of the
-text manifold: :func:`interpolated_cond` is the engine's ``sample_cond``. The paper writes Eq. (5) as a
-*generator* term; in the engine the same fakes also enter D's fake term (D is also trained to reject
-interpolated-text fakes), and with ``frac=0.5`` half of each fake batch is interpolated.
+text manifold: :func:`interpolation_term` is Eq. (5) as an engine ``g_term``. As in the paper, D is never
+trained on interpolated text (no real image has it): it only judges, through its matching-aware training,
+whether the interpolated fakes agree with their text. (Were the interpolated fakes also in D's fake term, D
+could reject them by their text alone -- interpolations of unit embeddings are shorter than any caption's --
+and G would learn nothing from them.) :func:`interpolated_cond` draws interpolated embeddings for other uses
+(the style encoder's training batches).
 
 **Style encoder** (Sec. 4.4): $S(x)$ is trained to recover z from generated images,
 
@@ -344,14 +347,50 @@ def interpolate(t1: torch.Tensor, t2: torch.Tensor, beta: float | torch.Tensor =
     return beta * t1 + (1 - beta) * t2
 
 
+def interpolation_term(generator: nn.Module, discriminator: nn.Module, beta: float = 0.5, seed: int = 0
+                       ) -> gan.Term:
+    r"""GAN-INT's generator term (Reed et al. 2016, Eq. (5)) as an engine ``g_term``:
+    $-\log D(G(z, \beta t_1 + (1-\beta) t_2),\ \beta t_1 + (1-\beta) t_2)$, non-saturating, averaged over the batch.
+
+    $t_1$ is each row's caption embedding (the real batch's ``c_real``), $t_2$ the next row's (the batch is a
+    random draw, so a random other caption), $z$ fresh latents. D only scores these fakes in G's update, so it is
+    never trained on interpolated text. Use with weight 1:
+    ``gan_cls(D, g_terms={"interp": (1.0, interpolation_term(G, D))})`` and no ``sample_cond``.
+
+    Args:
+        generator: G(z, phi) of the trainer.
+        discriminator: D(x, phi) of the trainer.
+        beta: interpolation weight (0.5 in the paper).
+        seed: seed of the term's latents (a private generator: the training random stream is left alone).
+
+    Returns:
+        ``fn(batch: gan.Batch) -> scalar``.
+
+    Reference:
+        Reed et al. 2016, arXiv:1605.05396, Sec. 4.3, Eq. (5).
+    """
+    if not 0 <= beta <= 1:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    g = torch.Generator().manual_seed(seed)
+
+    def term(b: gan.Batch) -> torch.Tensor:
+        if b.c_real is None or b.z is None:
+            raise ValueError("the interpolation term needs a conditional trainer with a latent z whose real batches "
+                             "carry text embeddings (cond=phi)")
+        t = interpolate(b.c_real, mismatch(b.c_real), beta)
+        z = torch.randn(tuple(b.z.shape), generator=g).to(b.z.device)
+        return F.softplus(-discriminator(generator(z, t), t).float().reshape(-1)).mean()
+
+    return term
+
+
 def interpolated_cond(embeddings: torch.Tensor, beta: float = 0.5, frac: float = 0.5, seed: int = 0
                       ) -> Callable[[int], torch.Tensor]:
-    r"""The engine's ``sample_cond`` for GAN-INT: text embeddings for the fakes, a fraction of them interpolated.
+    r"""Text embeddings drawn n at a time, a fraction of them interpolated (a ``sample_cond``: e.g. the style
+    encoder's batches; GAN-INT's generator term is :func:`interpolation_term`).
 
     Each call draws n training captions $t_1$; a fraction ``frac`` of the rows is replaced by
-    $\beta t_1 + (1-\beta) t_2$ with another random caption $t_2$. With ``frac = 0.5`` the generator
-    loss is the mean of the plain term and the paper's interpolation term (Eq. (5)), so G keeps
-    learning the training captions and the gaps between them.
+    $\beta t_1 + (1-\beta) t_2$ with another random caption $t_2$.
 
     Args:
         embeddings: (N, E) text embeddings of the training captions.

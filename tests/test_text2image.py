@@ -125,6 +125,49 @@ def test_interpolate_and_interpolated_cond():
         text2image.interpolated_cond(table, frac=2.0)
 
 
+def test_interpolation_term_value_and_errors():
+    torch.manual_seed(0)
+    G = t2i.Generator(8, 6, 4, image_size=32, width=8)
+    D = t2i.Discriminator(6, 4, image_size=32, width=8)
+    phi = F.normalize(torch.randn(5, 6), dim=1)
+    z = torch.randn(5, 8)
+    b = gan.Batch(torch.zeros(5, 3, 32, 32), torch.zeros(5, 3, 32, 32), phi, phi, z)
+    value = text2image.interpolation_term(G, D, beta=0.25, seed=7)(b)
+    t = 0.25 * phi + 0.75 * phi.roll(1, 0)                       # each row with the previous row's caption
+    z_term = torch.randn(5, 8, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(value, F.softplus(-D(G(z_term, t), t)).mean(), atol=1e-6)
+    value.backward()
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad)     # it trains G
+    with pytest.raises(ValueError, match="text embeddings"):
+        text2image.interpolation_term(G, D)(gan.Batch(b.x_real, b.x_fake, None, None, z))
+    with pytest.raises(ValueError, match="beta"):
+        text2image.interpolation_term(G, D, beta=1.5)
+
+
+def test_gan_int_never_shows_d_interpolated_text_in_its_update():
+    class Spy(torch.nn.Module):                                  # records the text D is trained on
+        def __init__(self, d):
+            super().__init__()
+            self.d, self.seen = d, []
+
+        def forward(self, x, c):
+            if any(p.requires_grad for p in self.d.parameters()):
+                self.seen.append(c.detach().clone())
+            return self.d(x, c)
+
+    torch.manual_seed(0)
+    x = torch.rand(32, 3, 32, 32) * 2 - 1
+    phi = F.normalize(torch.randn(32, 6), dim=1)
+    G = t2i.Generator(8, 6, 4, image_size=32, width=8)
+    D = Spy(t2i.Discriminator(6, 4, image_size=32, width=8))
+    v = text2image.gan_cls(D, g_terms={"interp": (1.0, text2image.interpolation_term(G, D))})
+    hist = gan.Trainer(G, D, v, x, 8, 8, cond=phi, log_every=2).fit(4)
+    assert "g_interp" in hist and all(torch.isfinite(torch.tensor(hist["g_interp"])))
+    seen = torch.cat(D.seen)
+    assert len(seen) > 0 and torch.allclose(seen.norm(dim=1), torch.ones(len(seen)), atol=1e-5)   # captions only
+    assert ((seen[:, None] - phi[None]).abs().amax(-1).min(1).values < 1e-6).all()      # rows of phi
+
+
 # ---------------------------------------------------------------------------------------- style and matching
 def test_style_loss_matches_squared_norm():
     z, z_hat = torch.randn(5, 3), torch.randn(5, 3)
