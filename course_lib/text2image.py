@@ -5,9 +5,9 @@ helper around it; the networks live in :mod:`course_lib.nets.text2image`::
 
     caps = text2image.emoji_captions(names, categories, images)    # "pile of poo, a brown symbol"
     phi = sentence_encoder(caps)                                   # (N, 384) text embeddings
-    v = text2image.gan_cls(D)                                      # GAN-CLS: matching-aware D
-    trainer = gan.Trainer(G, D, v, x, latent_dim, cond=phi,
-                          )   # GAN-INT-CLS: gan_cls(D, g_terms={"interp": (1.0, interpolation_term(G, D))})
+    interp = {"interp": (1.0, text2image.interpolation_term(G, D))}   # GAN-INT: G's interpolated-text term
+    v = text2image.gan_cls(D, g_terms=interp)                      # GAN-CLS: matching-aware D
+    trainer = gan.Trainer(G, D, v, x, latent_dim, cond=phi)
     run = gan.load_or_train("17-gan-int-cls", trainer, num_steps)
 
 **GAN-CLS** (Reed et al. 2016, Algorithm 1). D scores three kinds of pairs: a real image with its
