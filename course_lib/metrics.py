@@ -303,6 +303,11 @@ def recognisable_rate(x: torch.Tensor, net: FeatureNetwork, threshold: float = 0
 
     A sample is *recognisable* when ``net`` gives some class a probability >= ``threshold``.
 
+    This is a per-sample confidence, not a test of realism: a classifier trained only on real images is
+    confident far from them too (the course MNIST classifier gives p >= 0.9 to 99.9% of uniform-noise images,
+    nearly all as one digit; notebook 10 measures it). Report it beside a set-level measure -- FID, recall,
+    ``classes_covered`` -- that a degenerate generator cannot pass.
+
     Args:
         x: (N, C, H, W) samples in [0, 1].
         net: a network with logits (:func:`course_classifier`).
