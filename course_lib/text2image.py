@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checks, gan, train
+from . import checks, gan, losses, train
 
 # ----------------------------------------------------------------------------------------
 # Captions: the emoji's name + a generated description of its colours and category
@@ -379,7 +379,7 @@ def interpolation_term(generator: nn.Module, discriminator: nn.Module, beta: flo
                              "carry text embeddings (cond=phi)")
         t = interpolate(b.c_real, mismatch(b.c_real), beta)
         z = torch.randn(tuple(b.z.shape), generator=g).to(b.z.device)
-        return F.softplus(-discriminator(generator(z, t), t).float().reshape(-1)).mean()
+        return losses.nonsaturating_g_loss(discriminator(generator(z, t), t).float())
 
     return term
 
