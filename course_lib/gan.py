@@ -185,6 +185,42 @@ class WeightClip(Callback):
         return f"WeightClip(c={self.c})"
 
 
+class CosineDecay(Callback):
+    """Decay G's and D's learning rates from the variant's (``lr_g``, ``lr_d``) to 0 along a cosine over
+    ``num_steps`` generator updates: after update t both rates are $\\mathrm{lr}_0 \\cdot (1 + \\cos(\\pi t / T)) / 2$
+    (0 from t = T on). The rate is a function of the step alone, so a resumed run continues on the same curve.
+
+    A GAN trained at a constant rate keeps oscillating around its equilibrium, and where it stops is a matter of the
+    last few steps; a rate that goes to 0 lets it settle. SRGAN decays its rate 10x for the second half of its
+    updates (Ledig et al. 2017, Sec. 3.2); the cosine is SGDR's (Loshchilov & Hutter 2017) without restarts.
+
+    Args:
+        num_steps: T, the generator updates over which the rates reach 0 (usually the run's length).
+    """
+
+    def __init__(self, num_steps: int):
+        self.num_steps = checks.positive_int(num_steps, "num_steps")
+
+    def factor(self, step: int) -> float:
+        """(1 + cos(pi min(step, T) / T)) / 2: 1 at step 0, 0 from step T on."""
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self.num_steps) / self.num_steps))
+
+    def _set(self, trainer: Trainer, step: int) -> None:
+        f = self.factor(step)
+        for opt, lr in ((trainer.opt_g, trainer.variant.lr_g), (trainer.opt_d, trainer.variant.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
+
+    def on_begin(self, trainer: Trainer) -> None:
+        self._set(trainer, trainer.step)
+
+    def after_g_step(self, trainer: Trainer, step: int) -> None:
+        self._set(trainer, step)
+
+    def __repr__(self) -> str:
+        return f"CosineDecay(num_steps={self.num_steps})"
+
+
 class EMA(Callback):
     """An exponential moving average of the generator's weights (sample from ``ema.generator``).
 

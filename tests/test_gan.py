@@ -40,6 +40,25 @@ def test_weight_clip_callback_bounds_the_critic():
     assert max(float(p.detach().abs().max()) for p in tr.discriminator.parameters()) <= 0.01 + 1e-7
 
 
+def test_cosine_decay_sets_both_rates_from_the_step():
+    class Seen(gan.Callback):
+        def __init__(self):
+            self.lrs = []
+
+        def after_g_step(self, trainer, step):                 # runs after CosineDecay's (listed first)
+            self.lrs.append((trainer.opt_g.param_groups[0]["lr"], trainer.opt_d.param_groups[0]["lr"]))
+
+    seen = Seen()
+    decay = gan.CosineDecay(8)
+    _toy(gan.variant("ns", lr_g=1e-3, lr_d=5e-4), steps=10, callbacks=[decay, seen])
+    assert [decay.factor(t) for t in (0, 4, 8, 9)] == pytest.approx([1.0, 0.5, 0.0, 0.0], abs=1e-12)
+    for t, (lr_g, lr_d) in enumerate(seen.lrs, start=1):
+        assert lr_g == pytest.approx(1e-3 * decay.factor(t)) and lr_d == pytest.approx(5e-4 * decay.factor(t)), t
+    assert seen.lrs[-1] == (0.0, 0.0) and seen.lrs[0][0] > 0.9e-3
+    with pytest.raises(ValueError, match="num_steps"):
+        gan.CosineDecay(0)
+
+
 def test_n_critic_counts_discriminator_steps():
     class Count(gan.Callback):
         d = g = 0
@@ -444,7 +463,7 @@ def test_interrupted_gan_resumes_bit_for_bit(ckpt_dir):
         G, D = mlp.generator(4, 2, (16,)), mlp.discriminator(2, (16,))
         x = torch.randn(256, 2, generator=torch.Generator().manual_seed(5))
         return gan.Trainer(G, D, gan.variant("wgan-gp"), x, 4, 32, device="cpu", log_every=5, seed=3,
-                           callbacks=[gan.EMA(0.9), gan.SampleGrid(10, n=8), *extra])
+                           callbacks=[gan.EMA(0.9), gan.SampleGrid(10, n=8), gan.CosineDecay(40), *extra])
 
     straight = gan.load_or_train("gan-straight", make(), 40, every_s=0)
     with pytest.raises(Stop):
