@@ -2,7 +2,7 @@
 
 A GAN *variant* is data -- a discriminator loss, a generator loss, an optional penalty, the
 number of critic steps and the optimiser settings -- plus callbacks (weight clipping, sample
-grids, an EMA of the generator, mode coverage). The loop never changes::
+grids, an EMA of the generator, mode coverage, a cosine learning-rate decay). The loop never changes::
 
     G, D = mlp.generator(2, 2), mlp.discriminator(2)
     trainer = gan.Trainer(G, D, gan.variant("wgan-gp"), data=x_ring, latent_dim=2, batch_size=256,
