@@ -203,10 +203,27 @@ def label_use(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor, num_cl
     return float(torch.cat(wins).float().mean())
 
 
+def confusion(codes: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts of (code, label) pairs: (K, K) long on the CPU, ``out[c, y]`` = samples with code c and label y.
+
+    Args:
+        codes: (N,) code values in [0, num_classes).
+        labels: (N,) class labels in [0, num_classes), aligned with ``codes``.
+        num_classes: K.
+    """
+    checks.ndim(codes, "codes", 1, "(N,)")
+    checks.ndim(labels, "labels", 1, "(N,)")
+    if len(codes) != len(labels) or not len(codes):
+        raise ValueError(f"codes ({len(codes)}) and labels ({len(labels)}) must be non-empty and aligned")
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    conf.index_put_((codes.long().cpu(), labels.long().cpu()), torch.ones(len(codes), dtype=torch.long), accumulate=True)
+    return conf
+
+
 def matched_accuracy(codes: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[float, torch.Tensor]:
     """Accuracy of an unsupervised categorical code after the best one-to-one code -> class matching.
 
-    The matching maximises the agreement (Hungarian algorithm on the confusion matrix); InfoGAN
+    The matching maximises the agreement (Hungarian algorithm on the :func:`confusion` matrix); InfoGAN
     reports its 5% MNIST error this way.
 
     Args:
@@ -222,12 +239,7 @@ def matched_accuracy(codes: torch.Tensor, labels: torch.Tensor, num_classes: int
     """
     from scipy.optimize import linear_sum_assignment
 
-    checks.ndim(codes, "codes", 1, "(N,)")
-    checks.ndim(labels, "labels", 1, "(N,)")
-    if len(codes) != len(labels) or not len(codes):
-        raise ValueError(f"codes ({len(codes)}) and labels ({len(labels)}) must be non-empty and aligned")
-    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
-    conf.index_put_((codes.long().cpu(), labels.long().cpu()), torch.ones(len(codes), dtype=torch.long), accumulate=True)
+    conf = confusion(codes, labels, num_classes)
     rows, cols = linear_sum_assignment(-conf.numpy())
     mapping = torch.as_tensor(cols)[np.argsort(rows)]
     return float(conf[rows, cols].sum()) / len(codes), mapping

@@ -164,6 +164,14 @@ def test_matched_accuracy_recovers_a_permutation():
     assert conditional.matched_accuracy(noisy, labels, 10)[0] == pytest.approx(0.8)
 
 
+def test_confusion_counts_code_label_pairs():
+    codes, labels = torch.tensor([0, 0, 1, 2, 2, 2]), torch.tensor([1, 1, 0, 2, 0, 2])
+    conf = conditional.confusion(codes, labels, 3)
+    assert conf.tolist() == [[0, 2, 0], [1, 0, 0], [1, 0, 2]] and conf.dtype == torch.long
+    with pytest.raises(ValueError, match="aligned"):
+        conditional.confusion(codes, labels[:5], 3)
+
+
 def test_matched_accuracy_is_the_best_one_to_one_mapping():
     g = torch.Generator().manual_seed(1)
     codes, labels = torch.randint(4, (60,), generator=g), torch.randint(4, (60,), generator=g)
