@@ -512,6 +512,23 @@ def encode(encoder: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, bat
     return torch.cat([encoder(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
 
 
+def _nearest(queries: torch.Tensor, points: torch.Tensor, k: int, chunk: int = 1024, spare: int = 8) -> torch.Tensor:
+    """Indices (M, k) of the k nearest ``points`` of each query, nearest first, in exact (float64) distances.
+
+    Candidates come from float32 distances (matrix products: several times faster than float64 and never more
+    than ``chunk`` x N at a time), and the ``k + spare`` best are re-ranked in float64, so that rounding cannot
+    swap two neighbours the exact distances tell apart.
+    """
+    points32, n_cand = points.float(), min(k + spare, len(points))
+    out = []
+    for i in range(0, len(queries), chunk):
+        q = queries[i:i + chunk]
+        cand = torch.cdist(q.float(), points32).topk(n_cand, largest=False).indices             # (m, k + spare)
+        exact = (q.double()[:, None, :] - points.double()[cand]).square().sum(-1)               # (m, k + spare)
+        out.append(cand.gather(1, exact.topk(k, largest=False).indices))
+    return torch.cat(out)
+
+
 def knn_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: torch.Tensor, test_y: torch.Tensor,
                  k: int = 5) -> float:
     """Accuracy of a k-nearest-neighbour classifier (Euclidean, majority vote, ties to the nearest) on features.
@@ -532,8 +549,7 @@ def knn_accuracy(train_feats: torch.Tensor, train_y: torch.Tensor, test_feats: t
     checks.positive_int(k, "k")
     if len(train_feats) != len(train_y) or len(test_feats) != len(test_y):
         raise ValueError("features and labels must be aligned")
-    d = torch.cdist(test_feats.double(), train_feats.double())
-    idx = d.topk(min(k, len(train_feats)), largest=False).indices            # (M, k), nearest first
+    idx = _nearest(test_feats, train_feats, min(k, len(train_feats)))    # (M, k), nearest first
     votes = train_y.long()[idx]
     n_cls = int(train_y.max()) + 1
     counts = F.one_hot(votes, n_cls).sum(1).double()

@@ -327,6 +327,20 @@ def test_knn_accuracy_matches_sklearn():
     assert conditional.knn_accuracy(xtr, ytr, xtr, ytr, 1) == 1.0
 
 
+def test_knn_neighbours_are_the_exact_ones_in_chunks_and_near_ties():
+    """The float32 candidate search with float64 re-ranking returns the neighbours of exact float64 distances,
+    across chunk borders, and orders a point and its copy moved by 1e-3 (float32 distances of points of norm
+    ~600 cannot: their rounding error is larger than the gap)."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(3000, 40, generator=g) * 100
+    points = torch.cat([base, base[:300] + 1e-3])                    # 300 near twins at the end
+    queries = torch.cat([base[:300], torch.randn(200, 40, generator=g) * 100])
+    exact = torch.cdist(queries.double(), points.double()).topk(5, largest=False).indices
+    nearest = conditional._nearest(queries, points, 5, chunk=128)
+    assert torch.equal(nearest, exact)
+    assert torch.equal(nearest[:300, :2], torch.stack([torch.arange(300), torch.arange(3000, 3300)], 1))
+
+
 def test_bigan_through_the_engine_updates_encoder_and_sees_joint_pairs():
     torch.manual_seed(0)
     L = 8
