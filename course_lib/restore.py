@@ -291,8 +291,9 @@ def denoise_wavelet(x: torch.Tensor) -> torch.Tensor:
                                        channel_axis=0, convert2ycbcr=color))
 
 
-def denoise_nlm(x: torch.Tensor, h_factor: float = 0.8, patch_size: int = 5, patch_distance: int = 6) -> torch.Tensor:
-    r"""Non-local means (Buades et al. 2005) with the noise std estimated per image.
+def denoise_nlm(x: torch.Tensor, h_factor: float = 0.8, patch_size: int = 5, patch_distance: int = 6,
+                sigma: float | None = None) -> torch.Tensor:
+    r"""Non-local means (Buades et al. 2005) with the noise std estimated per image (or given).
 
     $$\hat u(i) = \sum_j w_{ij}\, y(j),\quad w_{ij} \propto \exp(-\lVert P_i - P_j\rVert^2 / h^2),\quad h = h_\text{factor}\,\hat\sigma$$
 
@@ -300,6 +301,9 @@ def denoise_nlm(x: torch.Tensor, h_factor: float = 0.8, patch_size: int = 5, pat
         x: (B, C, H, W) noisy images in [0, 1].
         h_factor: filter strength relative to the estimated sigma (0.8 as in scikit-image's example).
         patch_size, patch_distance: patch side and search radius.
+        sigma: the noise std in [0, 1] units, when it is known (e.g. measured on a few clean/noisy pairs);
+            default: estimated per image by :func:`estimate_sigma`, which assumes white noise and
+            underestimates spatially correlated (camera) noise.
 
     Returns:
         (B, C, H, W) denoised images in [0, 1].
@@ -310,7 +314,9 @@ def denoise_nlm(x: torch.Tensor, h_factor: float = 0.8, patch_size: int = 5, pat
     from skimage.restoration import denoise_nl_means
 
     _unit_images(x)
-    it = iter(estimate_sigma(x).tolist())
+    if sigma is not None and not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and 0 < sigma < 1):
+        raise ValueError(f"sigma must be a noise std in (0, 1) for images in [0, 1], got {sigma!r}")
+    it = iter([float(sigma)] * len(x) if sigma is not None else estimate_sigma(x).tolist())
 
     def one(xi: np.ndarray) -> np.ndarray:
         s = next(it)
