@@ -524,7 +524,7 @@ def _nearest(queries: torch.Tensor, points: torch.Tensor, k: int, chunk: int = 1
     for i in range(0, len(queries), chunk):
         q = queries[i:i + chunk]
         cand = torch.cdist(q.float(), points32).topk(n_cand, largest=False).indices             # (m, k + spare)
-        exact = (q.double()[:, None, :] - points.double()[cand]).square().sum(-1)               # (m, k + spare)
+        exact = (q.double()[:, None, :] - points[cand].double()).square().sum(-1)               # (m, k + spare)
         out.append(cand.gather(1, exact.topk(k, largest=False).indices))
     return torch.cat(out)
 
