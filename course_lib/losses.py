@@ -200,7 +200,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
       \quad \hat x = \epsilon x + (1 - \epsilon) \tilde x,\ \epsilon \sim U[0, 1]$$
 
     Args:
-        critic: maps a batch (B, ...) to scores (B,) or (B, 1).
+        critic: maps a batch (B, ...) to scores (B,) or (B, 1) -- or, for a PatchGAN critic, to P scores per
+            image ((B, P) or flattened (B * P,)): then $f$ is each image's *mean* patch score, the function whose
+            expectation the Wasserstein loss estimates (the gradient of the *sum* of P patch scores would be P
+            times its slope, and the penalty would hold the critic to 1/P of the slope it is meant to have).
         x_real: (B, ...) data batch.
         x_fake: (B, ...) generated batch, same shape (detached or not; it is detached here).
         target: the gradient norm aimed at (1 for WGAN-GP).
@@ -209,6 +212,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
     Returns:
         Scalar penalty (multiply by lambda = 10 in the critic loss). Differentiable w.r.t. the
         critic's parameters (double back-propagation).
+
+    Raises:
+        ValueError: the shapes of ``x_real`` and ``x_fake`` differ, or the critic's number of scores is not a
+            multiple of the batch size.
 
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, arXiv:1704.00028, Eq. (3).
@@ -223,7 +230,12 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
                      generator=generator)
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    if scores.numel() % b:
+        raise ValueError(f"the critic must give one score per image ((B,) or (B, 1)) or P patch scores per image "
+                         f"((B, P) or (B * P,)) for B = {b} images, got {scores.numel()} scores of shape "
+                         f"{tuple(scores.shape)}")
+    per_image = scores.reshape(b, -1).mean(1)          # a PatchGAN critic: each image's mean patch score
+    (grad,) = torch.autograd.grad(per_image.sum(), x_hat, create_graph=True)
     norms = grad.reshape(b, -1).norm(2, dim=1)
     return ((norms - target) ** 2).mean()
 

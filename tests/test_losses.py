@@ -107,6 +107,25 @@ def test_gradient_penalty_of_unit_norm_linear_critic_is_zero():
     assert float(losses.gradient_penalty(critic, x_real, x_fake).detach()) == pytest.approx(4.0, rel=1e-5)
 
 
+def test_gradient_penalty_of_a_patch_critic_reads_each_images_mean_score():
+    # P = 6 patch scores per image, each a unit-norm linear function of the whole input: the mean score per
+    # image has gradient norm 1 (penalty 0), while the sum of the patch scores would have norm 6 (penalty 25)
+    torch.manual_seed(0)
+    w = torch.randn(5)
+    w = w / w.norm()
+    x_real, x_fake = torch.randn(32, 5), torch.randn(32, 5)
+    patch_map = lambda x: (x @ w)[:, None].expand(-1, 6)          # (B, P)  # noqa: E731
+    flat = lambda x: patch_map(x).reshape(-1)                        # (B * P,) as nets.image2image.PatchScores  # noqa: E731
+    for critic in (patch_map, flat):
+        assert float(losses.gradient_penalty(critic, x_real, x_fake).detach()) < 1e-10
+    # patches that see different slopes: the mean's gradient is the mean of theirs (norm 2 -> penalty 1)
+    slopes = torch.tensor([1.0, 2.0, 3.0])
+    assert float(losses.gradient_penalty(lambda x: (x @ w)[:, None] * slopes, x_real, x_fake).detach()) == \
+        pytest.approx(1.0, rel=1e-5)
+    with pytest.raises(ValueError, match="multiple|patch scores per image"):
+        losses.gradient_penalty(lambda x: (x @ w)[:-1], x_real, x_fake)   # 31 scores for 32 images
+
+
 def test_gradient_penalty_reaches_critic_parameters_and_checks_shapes():
     critic = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     x_real, x_fake = torch.randn(6, 3, 2, 2), torch.randn(6, 3, 2, 2)
