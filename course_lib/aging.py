@@ -31,7 +31,7 @@ drawing styles) replaces the real age-labelled face photos (Morph, CACD, UTKFace
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from . import checks, data, gan, images, losses, metrics, quality
 from .nets import aging as anets
+from .nets import classifier as classifier_net
 from .nets import dcgan
 
 AGES = ("baby", "child", "adult", "older")
@@ -469,3 +470,112 @@ def image_scores(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
     checks.image_batch(x, "x", lo=0, hi=1)
     return {"L1": float((x_hat - x).abs().mean()), "PSNR": quality.psnr(x_hat, x),
             "detail ratio": quality.detail_ratio(x_hat, x)}
+
+
+# ----------------------------------------------------------------------------------------
+# Measures: which of several models looks most real (NRDS)
+# ----------------------------------------------------------------------------------------
+@dataclass
+class NRDSResult:
+    """What :func:`nrds` measured.
+
+    Attributes:
+        curves: model name -> the discriminator's mean output (probability "real") on that model's images after
+            each epoch: it falls as the discriminator learns; the slower, the harder the model is to tell from real.
+        real_curve: the same on the real images (stays high).
+        areas: model name -> area under its curve (trapezoidal rule over the epochs).
+        scores: model name -> NRDS, the area normalised by the sum of the areas of all models (sums to 1; higher
+            = more realistic *relative to the others*; with n models, 1/n is the average).
+    """
+
+    curves: dict[str, list[float]]
+    real_curve: list[float]
+    areas: dict[str, float]
+    scores: dict[str, float]
+
+
+def nrds(real: torch.Tensor, fakes: Mapping[str, torch.Tensor], epochs: int = 20, batch_size: int = 32,
+         width: int = 16, lr: float = 2e-4, seed: int = 0, device: str | torch.device | None = None) -> NRDSResult:
+    r"""Normalized relative discriminative score (Zhang, Song & Qi 2018, Sec. 5): rank several models by realism.
+
+    One binary discriminator (the course classifier's small CNN with one output, Adam(lr, beta1 = 0.5); the authors
+    use a DCGAN-style discriminator) learns to tell the real images (label 1) from the pooled images of *all*
+    models (label 0), in balanced batches of both (one batch, so that batch norm sees both classes, as at test
+    time). After every epoch its mean output $C_i(e)$ on each model's images is recorded; a model whose images
+    are harder to tell from real keeps a high output for longer. With $A_i = \int C_i$ (trapezoidal rule over
+    the epochs),
+    $$\mathrm{NRDS}_i = \frac{A_i}{\sum_j A_j}.$$
+    The score is relative: it ranks the models compared together, and changes when the set changes.
+
+    Args:
+        real: (N, C, H, W) real images in [0, 1] (H = W = 28, 32 or 64).
+        fakes: model name -> (M, C, H, W) images of that model in [0, 1] (at least two models).
+        epochs: passes over the real images (each epoch pairs every real batch with a random batch of the pool).
+        batch_size: real images (and as many fakes) per step.
+        width: the discriminator's penultimate layer has ``8 * width`` units.
+        lr: Adam's learning rate.
+        seed: initialisation and shuffling seed (the caller's random stream is left alone).
+        device: default :func:`course_lib.env.device`.
+
+    Returns:
+        An :class:`NRDSResult`.
+
+    Reference:
+        Zhang, Song & Qi, "Decoupled Learning for Conditional Adversarial Networks", WACV 2018, arXiv:1801.06790,
+        Sec. 5 and Fig. 7 (their code: github.com/ZZUTK/Decoupled-Learning-Conditional-GAN, NRDS/).
+    """
+    from . import env
+
+    checks.image_batch(real, "real", lo=0, hi=1)
+    if not isinstance(fakes, Mapping) or len(fakes) < 2:
+        raise ValueError("fakes must map at least two model names to image batches (NRDS compares models), got "
+                         f"{type(fakes).__name__} with {len(fakes) if isinstance(fakes, Mapping) else 0} entries")
+    for name, x in fakes.items():
+        checks.image_batch(x, f"fakes[{name!r}]", lo=0, hi=1)
+        if x.shape[1:] != real.shape[1:]:
+            raise ValueError(f"fakes[{name!r}] must have the real images' shape (M, {', '.join(map(str, real.shape[1:]))}), "
+                             f"got {tuple(x.shape)}")
+    checks.positive_int(epochs, "epochs")
+    checks.positive_int(batch_size, "batch_size")
+    if len(real) < batch_size:
+        raise ValueError(f"need at least batch_size={batch_size} real images, got {len(real)}")
+    dev = torch.device(device) if device is not None else env.device()
+    names = list(fakes)
+    pool = torch.cat([fakes[n] for n in names])
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        torch.manual_seed(seed)
+        disc = classifier_net.Classifier(real.shape[1], 1, real.shape[-1], feature_dim=width * 8, dropout=0.0).to(dev)
+        opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
+        g = torch.Generator().manual_seed(seed)
+
+        def mean_output(x: torch.Tensor) -> float:
+            with torch.no_grad():
+                return float(torch.cat([torch.sigmoid(disc(c.to(dev)).float()).reshape(-1).cpu()
+                                        for c in x.split(256)]).mean())
+
+        curves: dict[str, list[float]] = {n: [] for n in names}
+        real_curve: list[float] = []
+        n_batches = len(real) // batch_size
+        for _ in range(epochs):
+            disc.train()
+            order = torch.randperm(len(real), generator=g)
+            picks = torch.randint(len(pool), (n_batches * batch_size,), generator=g)
+            for b in range(n_batches):
+                xr = real[order[b * batch_size:(b + 1) * batch_size]].to(dev)
+                xf = pool[picks[b * batch_size:(b + 1) * batch_size]].to(dev)
+                scores = disc(torch.cat([xr, xf])).reshape(-1)      # one batch: batch norm sees both classes
+                labels = torch.cat([torch.ones(len(xr)), torch.zeros(len(xf))]).to(dev)
+                loss = F.binary_cross_entropy_with_logits(scores.float(), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            disc.eval()
+            for n in names:
+                curves[n].append(mean_output(fakes[n]))
+            real_curve.append(mean_output(real))
+    areas = {n: float(torch.trapezoid(torch.tensor(c))) if len(c) > 1 else c[0] for n, c in curves.items()}
+    total = sum(areas.values())
+    if not total > 0:
+        raise ValueError("the discriminator's output fell to 0 on every model at once: NRDS cannot rank them "
+                         "(train it for fewer epochs or with a smaller learning rate)")
+    return NRDSResult(curves, real_curve, areas, {n: a / total for n, a in areas.items()})

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from course_lib import aging, gan, images, losses, metrics
 from course_lib.nets import aging as anets
@@ -241,3 +242,40 @@ def test_build_tiles_the_age_label_to_the_codes_length():
     assert aging.build(latent_dim=6, width=8, label_repeat=3)[0].generator.label_repeat == 3
     with pytest.raises(ValueError, match="label_repeat"):
         aging.build(latent_dim=6, width=8, label_repeat=0)
+
+
+def _blobs(n: int, seed: int) -> torch.Tensor:
+    """(n, 3, 32, 32) smooth random colour blobs in [0, 1]: a stand-in for real images."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    c = torch.rand(n, 2, 1, 1, generator=g) * 20 + 6
+    r = torch.rand(n, 1, 1, generator=g) * 6 + 4
+    mask = (((yy - c[:, 0]) ** 2 + (xx - c[:, 1]) ** 2) < r ** 2).float()[:, None]
+    return (0.2 + mask * torch.rand(n, 3, 1, 1, generator=g) * 0.7).clamp(0, 1)
+
+
+def test_nrds_ranks_a_perfect_model_above_blur_above_noise_and_normalises():
+    real = _blobs(128, 0)
+    noisy = (real + 0.25 * torch.randn(128, 3, 32, 32, generator=torch.Generator().manual_seed(3))).clamp(0, 1)
+    blurred = F.avg_pool2d(F.pad(real, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    fakes = {"perfect": real.clone(), "blurred": blurred, "noisy": noisy}     # "reconstructions" of the real images
+    out = aging.nrds(real, fakes, epochs=40, batch_size=32, width=8, device="cpu")
+    assert list(out.scores) == list(fakes) and all(len(c) == 40 for c in out.curves.values())
+    assert len(out.real_curve) == 40
+    assert sum(out.scores.values()) == pytest.approx(1.0)
+    assert out.scores["perfect"] > out.scores["blurred"] > out.scores["noisy"]
+    assert out.scores["noisy"] < 0.25 and out.curves["noisy"][-1] < 0.1      # told apart first, then for good
+    short = [aging.nrds(real, fakes, epochs=2, batch_size=32, width=8, device="cpu").scores for _ in range(2)]
+    assert short[0] == short[1]                                                 # seeded
+
+
+def test_nrds_rejects_bad_input_early():
+    real = _blobs(64, 0)
+    with pytest.raises(ValueError, match="at least two model"):
+        aging.nrds(real, {"only": real}, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="real images' shape"):
+        aging.nrds(real, {"a": real, "b": real[:, :, :16, :16]}, epochs=1, device="cpu")
+    with pytest.raises(ValueError):
+        aging.nrds(real, {"a": real, "b": real * 2 - 1}, epochs=1, device="cpu")     # not in [0, 1]
+    with pytest.raises(ValueError, match="batch_size"):
+        aging.nrds(real[:8], {"a": real, "b": real}, epochs=1, batch_size=32, device="cpu")
