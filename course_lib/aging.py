@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from . import checks, data, gan, images, losses, metrics, quality
+from . import train as training          # aging.train (below) trains a CAAE
 from .nets import aging as anets
 from .nets import classifier as classifier_net
 from .nets import dcgan
@@ -556,7 +557,7 @@ def nrds(real: torch.Tensor, fakes: Mapping[str, torch.Tensor], epochs: int = 20
         curves: dict[str, list[float]] = {n: [] for n in names}
         real_curve: list[float] = []
         n_batches = len(real) // batch_size
-        for _ in range(epochs):
+        for _ in training.progress(range(epochs), desc="NRDS discriminator", unit="epoch"):
             disc.train()
             order = torch.randperm(len(real), generator=g)
             picks = torch.randint(len(pool), (n_batches * batch_size,), generator=g)
