@@ -322,3 +322,13 @@ def test_mig_from_mi():
     fails(exercises.check_mig_from_mi, stub, "not implemented yet")
     fails(exercises.check_mig_from_mi, lambda mi, h: mig(mi, h, norm=False), "entropy")
     fails(exercises.check_mig_from_mi, lambda mi, h: mig(mi.T, h), "wrong axis|raised")
+
+
+def test_reference_gradient_penalty_matches_the_library_on_a_patch_critic():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 1, 3, stride=2)                       # 3 x 3 patch scores per 8 x 8 image
+    critic = lambda x: conv(x).flatten()                            # (B * P,) as nets.image2image.PatchScores  # noqa: E731
+    xr, xf = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    lib = losses.gradient_penalty(critic, xr, xf, generator=torch.Generator().manual_seed(1))
+    eps = torch.rand((4, 1, 1, 1), generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(exercises.reference_gradient_penalty(critic, xr, xf, eps), lib)

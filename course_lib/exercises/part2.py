@@ -290,7 +290,8 @@ def reference_gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x
       \hat x_i = \epsilon_i x_i + (1 - \epsilon_i)\tilde x_i$$
 
     Args:
-        critic: maps (B, ...) to scores (B,) or (B, 1).
+        critic: maps (B, ...) to scores (B,) or (B, 1) (a patch critic's P scores per image are averaged per
+            image, as in ``losses.gradient_penalty``).
         x_real, x_fake: (B, ...) batches of the same shape.
         eps: (B, 1, ..., 1) mixing weights in [0, 1], one per sample.
 
@@ -307,7 +308,11 @@ def reference_gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x
                          f"got {tuple(eps.shape)}")
     b = x_real.shape[0]
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    scores = critic(x_hat)
+    if scores.numel() % b:
+        raise ValueError(f"the critic must give one score (or P patch scores) per image for B = {b}, "
+                         f"got {scores.numel()} scores")
+    (grad,) = torch.autograd.grad(scores.reshape(b, -1).mean(1).sum(), x_hat, create_graph=True)
     norms = grad.reshape(b, -1).norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean()
 
