@@ -734,7 +734,9 @@ class Trainer:
     Attributes:
         history: ``dict[str, list[float]]`` of the logged diagnostics (``step``, ``d_loss``,
             ``g_loss``, ``penalty``, ``d_acc``, ``d_real``, ``d_fake``, ``grad_d``, ``grad_g``, ``time``;
-            ``g_<name>`` / ``d_<name>`` per extra term; ``d_skipped`` with a skipping callback).
+            ``g_<name>`` / ``d_<name>`` per extra term; ``d_skipped`` with a skipping callback). Losses,
+            ``d_acc`` (D's accuracy, :func:`d_accuracy`) and ``d_real`` / ``d_fake`` (its mean scores) are means
+            over the G steps since the previous log; the gradient norms are those of the last step.
         step: generator updates done.
         conditional: whether G and D are called with conditions.
     """
@@ -1060,7 +1062,7 @@ class Trainer:
         b.x_fake = x_fake                             # with G's graph (the last update only)
         if last:
             meter.add({k: t for k, (_, t) in parts.items()})
-            meter.scores(s_real, s_fake)
+            meter.scores(s_real, s_fake, v.threshold)
         if hooked["skip_d_step"]:                     # e.g. 3D-GAN: no D update while D is accurate enough
             votes = [cb.skip_d_step(self, s_real.detach(), s_fake.detach()) for cb in hooked["skip_d_step"]]  # ask all
             skip = any(votes)
@@ -1105,7 +1107,7 @@ class Trainer:
     def _log(self, hist: dict[str, list[float]], bar: Any, meter: _Meter, t0: float) -> None:
         """The log step: the meter's means (one host-device synchronisation), NaN guard, callbacks, bar."""
         v = self.variant
-        logs = meter.read(v.threshold)
+        logs = meter.read()
         if not v.adv_weight:                          # no adversarial slot: logged as 0
             logs = {"d_loss": 0.0, "g_loss": 0.0, **logs}
         order = ["d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g",
@@ -1140,8 +1142,10 @@ class _Meter:
     """The loop's diagnostics between two log steps, kept on the device.
 
     ``add`` sums losses (read as means over the G steps), ``set`` keeps the latest value (gradient
-    norms), ``scores`` the latest D scores (accuracy, mean scores); :meth:`read` is the one
-    host-device synchronisation per log step, and starts the next interval.
+    norms), ``scores`` sums D's accuracy and mean scores of each G step's last D update (read as means over
+    the interval, like the losses: one batch alone is a noisy reading of D's accuracy -- a batch of 8 scores
+    it in steps of 1/16); :meth:`read` is the one host-device synchronisation per log step, and starts the
+    next interval.
     """
 
     def __init__(self) -> None:
@@ -1152,7 +1156,8 @@ class _Meter:
         self.latest: dict[str, torch.Tensor] = {}
         self.n = 0
         self.n_skip = self.n_d = 0
-        self.s_real = self.s_fake = None
+        self.score_sums: dict[str, torch.Tensor] = {}
+        self.n_scores = 0
 
     def add(self, values: Mapping[str, torch.Tensor]) -> None:
         for k, t in values.items():
@@ -1162,8 +1167,13 @@ class _Meter:
     def set(self, **values: torch.Tensor) -> None:
         self.latest.update(values)
 
-    def scores(self, s_real: torch.Tensor, s_fake: torch.Tensor) -> None:
-        self.s_real, self.s_fake = s_real.detach(), s_fake.detach()
+    def scores(self, s_real: torch.Tensor, s_fake: torch.Tensor, threshold: float | None) -> None:
+        s_real, s_fake = s_real.detach().reshape(-1).float(), s_fake.detach().reshape(-1).float()
+        vals = {"d_acc": d_accuracy(s_real, s_fake, threshold).float(), "d_real": s_real.mean(),
+                "d_fake": s_fake.mean()}
+        for k, t in vals.items():
+            self.score_sums[k] = self.score_sums[k] + t if k in self.score_sums else t
+        self.n_scores += 1
 
     def skipped(self, skip: bool) -> None:
         self.n_d += 1
@@ -1172,12 +1182,10 @@ class _Meter:
     def count(self) -> None:
         self.n += 1
 
-    def read(self, threshold: float | None) -> dict[str, float]:
-        s_real, s_fake = self.s_real.reshape(-1), self.s_fake.reshape(-1)
+    def read(self) -> dict[str, float]:
         vals = {**{k: t / self.n for k, t in self.sums.items()},
-                "d_acc": d_accuracy(s_real, s_fake, threshold), "d_real": s_real.mean(), "d_fake": s_fake.mean(),
-                **self.latest}
-        dev = s_real.device
+                **{k: t / self.n_scores for k, t in self.score_sums.items()}, **self.latest}
+        dev = next(iter(vals.values())).device
         out = dict(zip(vals, torch.stack([t.float().reshape(()).to(dev) for t in vals.values()]).tolist()))
         if self.n_d:
             out["d_skipped"] = self.n_skip / self.n_d

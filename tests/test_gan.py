@@ -610,3 +610,20 @@ def test_window_means_of_a_trained_run_match_its_log():
     means = gan.window_means(hist["step"], hist["d_loss"], [20, 40])
     d = hist["d_loss"]
     assert means == pytest.approx([(d[0] + d[1]) / 2, (d[2] + d[3]) / 2])
+
+
+def test_logged_d_accuracy_and_scores_are_means_over_the_log_interval():
+    meter = gan._Meter()
+    sure = torch.tensor([3.0, 2.0, 1.0, 4.0])
+    for s_real, s_fake in ((sure, -sure), (-sure, sure), (sure, -sure), (sure[:2], -sure[:2].flip(0))):
+        meter.scores(s_real, s_fake, 0.0)                  # accuracy 1, 0, 1, 1: mean 0.75 (the last alone: 1)
+        meter.add({"d_loss": torch.tensor(1.0)})
+        meter.count()
+    logs = meter.read()
+    assert logs["d_acc"] == pytest.approx(0.75)
+    assert logs["d_real"] == pytest.approx((2.5 - 2.5 + 2.5 + 2.5) / 4)
+    assert logs["d_fake"] == pytest.approx((-2.5 + 2.5 - 2.5 - 2.5) / 4)
+    assert logs["d_loss"] == pytest.approx(1.0)
+    meter.scores(-sure, sure, 0.0)                         # the next interval starts afresh
+    meter.count()
+    assert meter.read()["d_acc"] == 0.0
