@@ -193,7 +193,8 @@ def wasserstein_g_loss(scores_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: torch.Tensor, x_fake: torch.Tensor,
-                     target: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                     target: float = 1.0, generator: torch.Generator | None = None,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
     r"""The WGAN-GP penalty on random interpolates between real and generated samples.
 
     $$\Omega = \mathbb{E}_{\hat x}\big[(\lVert \nabla_{\hat x} f(\hat x) \rVert_2 - 1)^2\big],
@@ -208,14 +209,16 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
         x_fake: (B, ...) generated batch, same shape (detached or not; it is detached here).
         target: the gradient norm aimed at (1 for WGAN-GP).
         generator: optional RNG for epsilon (tests).
+        eps: (B, 1, ..., 1) mixing weights in [0, 1] to use instead of drawing them (the exercise reference of
+            notebook 07 passes them in).
 
     Returns:
         Scalar penalty (multiply by lambda = 10 in the critic loss). Differentiable w.r.t. the
         critic's parameters (double back-propagation).
 
     Raises:
-        ValueError: the shapes of ``x_real`` and ``x_fake`` differ, or the critic's number of scores is not a
-            multiple of the batch size.
+        ValueError: the shapes of ``x_real`` and ``x_fake`` differ, ``eps`` has the wrong shape or comes with a
+            ``generator``, or the critic's number of scores is not a multiple of the batch size.
 
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, arXiv:1704.00028, Eq. (3).
@@ -226,8 +229,13 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x_real: tor
         raise ValueError(f"x_real and x_fake must have the same shape, got {tuple(x_real.shape)} "
                          f"and {tuple(x_fake.shape)}")
     b = x_real.shape[0]
-    eps = torch.rand((b,) + (1,) * (x_real.ndim - 1), device=x_real.device, dtype=x_real.dtype,
-                     generator=generator)
+    eps_shape = (b,) + (1,) * (x_real.ndim - 1)
+    if eps is None:
+        eps = torch.rand(eps_shape, device=x_real.device, dtype=x_real.dtype, generator=generator)
+    elif generator is not None:
+        raise ValueError("pass either eps or a generator to draw it with, not both")
+    elif eps.shape != eps_shape:
+        raise ValueError(f"eps must have shape (B, 1, ..., 1) = {eps_shape}, got {tuple(eps.shape)}")
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
     if scores.numel() % b:

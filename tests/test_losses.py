@@ -199,3 +199,15 @@ def test_input_gradient_is_the_per_sample_gradient():
         losses.input_gradient(lambda p: torch.zeros(len(p)), x)
     with pytest.raises(ValueError, match="floating-point"):
         losses.input_gradient(lambda p: p.float().sum(1), torch.ones(3, 2, dtype=torch.long))
+
+
+def test_gradient_penalty_with_given_mixing_weights_equals_the_drawn_ones():
+    critic = torch.nn.Linear(5, 1)
+    x_real, x_fake = torch.randn(8, 5), torch.randn(8, 5)
+    drawn = losses.gradient_penalty(critic, x_real, x_fake, generator=torch.Generator().manual_seed(3))
+    eps = torch.rand((8, 1), generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(losses.gradient_penalty(critic, x_real, x_fake, eps=eps), drawn)
+    with pytest.raises(ValueError, match="eps must have shape"):
+        losses.gradient_penalty(critic, x_real, x_fake, eps=eps[:4])
+    with pytest.raises(ValueError, match="not both"):
+        losses.gradient_penalty(critic, x_real, x_fake, eps=eps, generator=torch.Generator())

@@ -301,20 +301,9 @@ def reference_gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x
     Reference:
         Gulrajani et al. 2017, arXiv:1704.00028, Eq. (3).
     """
-    if x_real.shape != x_fake.shape:
-        raise ValueError(f"x_real and x_fake must have the same shape, got {tuple(x_real.shape)} and {tuple(x_fake.shape)}")
-    if eps.shape != (x_real.shape[0],) + (1,) * (x_real.ndim - 1):
-        raise ValueError(f"eps must have shape (B, 1, ..., 1) = {(x_real.shape[0],) + (1,) * (x_real.ndim - 1)}, "
-                         f"got {tuple(eps.shape)}")
-    b = x_real.shape[0]
-    x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)
-    scores = critic(x_hat)
-    if scores.numel() % b:
-        raise ValueError(f"the critic must give one score (or P patch scores) per image for B = {b}, "
-                         f"got {scores.numel()} scores")
-    (grad,) = torch.autograd.grad(scores.reshape(b, -1).mean(1).sum(), x_hat, create_graph=True)
-    norms = grad.reshape(b, -1).norm(2, dim=1)
-    return ((norms - 1.0) ** 2).mean()
+    from .. import losses
+
+    return losses.gradient_penalty(critic, x_real, x_fake, eps=eps)
 
 
 def random_eps_penalty(gp: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
