@@ -4,6 +4,7 @@
 #   make assignments  nbgrader course folder build/assignments/ (release/ = the student versions); make student: no nbgrader
 #   make site     the course website from the committed notebooks -> build/site/index.html
 #   make slides   reveal.js lecture slides of every notebook -> build/slides/index.html
+#   make devcheck on a GPU: every notebook at the full sizes, 3 steps per training loop -> build/devcheck/devcheck.md
 # Options: BUDGET=smoke|lecture|full (course), ONLY="00 05" (course), PYTHON=python3.11
 
 PYTHON ?= python3.11
@@ -12,7 +13,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-course
 JOBS   ?= auto
 
-.PHONY: setup course test unit notebooks student assignments site slides lab clean
+.PHONY: setup course test unit notebooks student assignments site slides lab clean devcheck
 
 setup: $(STAMP)
 
@@ -34,6 +35,10 @@ $(STAMP): pyproject.toml Makefile
 
 course: $(STAMP)
 	$(BIN)/python -m course_lib.course run $(if $(BUDGET),--budget $(BUDGET)) $(if $(ONLY),--only $(ONLY))
+
+# GPU check (CI has none): full sizes, each training loop capped at 3 steps; exit 1 if a notebook fails.
+devcheck: $(STAMP)
+	$(BIN)/python -m course_lib.course devcheck $(if $(ONLY),--only $(ONLY))
 
 # One pytest run: unit tests and notebooks (nbval) at the smoke budget, 2 workers by file.
 test: $(STAMP)

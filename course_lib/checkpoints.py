@@ -12,7 +12,8 @@ The pattern of every training cell in the course::
     history = checkpoints.load_or_train("ae-mnist", {"net": net}, train_fn)
 
 Files are ``<COURSE_CHECKPOINT_DIR>/<name>-<budget>.pt`` (default ``<repo>/checkpoints``),
-so a lecture-budget model is never mistaken for a full one. Files hold only tensors and
+so a lecture-budget model is never mistaken for a full one (a device check's capped run,
+``COURSE_MAX_STEPS``, writes ``<name>-<budget>-cap<N>.pt``). Files hold only tensors and
 plain containers and are read with ``torch.load(..., weights_only=True)``.
 """
 
@@ -45,7 +46,8 @@ def path_for(name: str, budget: str | None = None, directory: str | os.PathLike 
     """The checkpoint file of ``name`` at ``budget`` (default: the active budget)."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"checkpoint name must be letters, digits, '.', '_' or '-', got {name!r}")
-    return Path(directory or checkpoint_dir()) / f"{name}-{env.budget(budget)}.pt"
+    cap = env.step_cap()                      # a device check's few-step models are never a real run's
+    return Path(directory or checkpoint_dir()) / f"{name}-{env.budget(budget)}{f'-cap{cap}' if cap else ''}.pt"
 
 
 def save(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:

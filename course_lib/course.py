@@ -3,6 +3,7 @@
     python -m course_lib.course run                       # every notebook, default budget
     python -m course_lib.course run --budget smoke --only 00 05
     python -m course_lib.course run --inplace             # also refresh outputs in notebooks/
+    python -m course_lib.course devcheck                  # GPU check: full sizes, 3 steps per training loop
     python -m course_lib.course list
     python -m course_lib.course student --out student     # copies with the solutions stubbed (no nbgrader)
     python -m course_lib.course assignments               # nbgrader course folder build/assignments/
@@ -19,6 +20,13 @@ Outputs of ``run`` under ``--out`` (default ``build/``): ``executed/NN_topic.ipy
 ``raise NotImplementedError()`` (indented like the solution; the stub nbgrader writes), with outputs cleared
 (:func:`write_student_copies`). The signature and docstring sit outside the markers and stay.
 ``assignments`` and ``exercises`` are :mod:`course_lib.grading` (nbgrader assignments from the same markers).
+
+``devcheck`` (:func:`devcheck`) is the check for a machine with a GPU, which CI lacks: every notebook at the
+``full`` budget's sizes with every training loop capped at ``--steps`` steps (``COURSE_MAX_STEPS``), each from an
+empty checkpoint folder, so device placement, autocast and the full sizes are exercised in minutes. It writes
+``devcheck.md`` / ``devcheck.json`` (per notebook: status, wall time, the failing cell and its error) under
+``--out`` (default ``build/devcheck/``) and exits with 1 when a notebook failed. Claims fail at a few steps; only
+errors count.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import traceback
@@ -79,6 +88,8 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         os.environ.clear()
         os.environ.update(saved_env)
     wall = time.perf_counter() - t0
+    cell = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                 and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
     (out / "executed").mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "executed" / path.name)
     if inplace and status == "ok":
@@ -96,7 +107,7 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
     cfile = out / "results" / f"{path.stem}.claims.json"
     claims = json.loads(cfile.read_text()) if cfile.exists() else {}
     return {"notebook": path.stem, "budget": budget, "status": status, "wall_s": round(wall, 1),
-            "metrics": metrics, "claims": claims, "error": error}
+            "metrics": metrics, "claims": claims, "error": error, "cell": cell}
 
 
 LECTURE_TARGET_S = 300  # 5 minutes per notebook on an idle 2-core CPU
@@ -172,6 +183,69 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
     print(f"{n_ok}/{len(rows)} notebooks ran; results in {report}, HTML in {out / 'html'}/")
     print(claims_summary(rows)[0])
     return rows
+
+
+def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out: str | Path = "build/devcheck",
+             folder: str | Path | None = None, timeout: int = 900) -> list[dict[str, Any]]:
+    """Run every notebook at ``budget``'s sizes with each training loop capped at ``steps`` steps.
+
+    For a machine with a GPU (CI has none): device placement, autocast and the full sizes are exercised in
+    minutes (``COURSE_MAX_STEPS``, :func:`course_lib.env.capped`). Each notebook starts from an empty checkpoint
+    folder ``<out>/checkpoints/<notebook>`` (capped checkpoints are named ``...-cap<steps>.pt`` anyway). Writes
+    ``devcheck.md`` and ``devcheck.json`` under ``out`` after every notebook, so an interrupted check keeps
+    what it found.
+
+    Returns:
+        One row per notebook: ``status``, ``wall_s``, ``cell`` (index of the failing cell or None), ``error``.
+    """
+    import torch
+
+    from . import checks, env
+
+    checks.positive_int(steps, "steps")
+    budget = checks.one_of(budget, "budget", env.BUDGETS)
+    out = Path(out).resolve()
+    folder = Path(folder) if folder else ROOT / "notebooks"
+    paths = notebooks(folder, only)
+    dev = env.device()
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
+    head = (f"device {dev} ({name}), torch {torch.__version__}, budget {budget}, every training loop capped at "
+            f"{steps} steps (COURSE_MAX_STEPS), each notebook from an empty checkpoint folder")
+    print(f"device check of {len(paths)} notebook(s): {head} -> {out}/")
+    saved = {k: os.environ.get(k) for k in ("COURSE_MAX_STEPS", "COURSE_CHECKPOINT_DIR")}
+    rows: list[dict[str, Any]] = []
+    try:
+        for i, p in enumerate(paths, 1):
+            ckpt_dir = out / "checkpoints" / p.stem
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+            ckpt_dir.mkdir(parents=True)
+            os.environ.update(COURSE_MAX_STEPS=str(steps), COURSE_CHECKPOINT_DIR=str(ckpt_dir))
+            row = _execute(p, out, budget, timeout, inplace=False)
+            rows.append({k: row[k] for k in ("notebook", "status", "wall_s", "cell", "error")})
+            mark = "ok" if row["status"] == "ok" else f"FAILED in cell {row['cell']}: {row['error']}"
+            print(f"[{i}/{len(paths)}] {p.stem}: {mark} ({row['wall_s']} s)", flush=True)
+            _write_devcheck(rows, out, head)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    n_ok = sum(r["status"] == "ok" for r in rows)
+    print(f"{n_ok}/{len(rows)} notebooks ran; report in {out / 'devcheck.md'}")
+    return rows
+
+
+def _write_devcheck(rows: list[dict[str, Any]], out: Path, head: str) -> None:
+    lines = ["# Device check", "", head + ".", "",
+             "| notebook | status | wall time (s) | failing cell | error |", "|---|---|---:|---:|---|"]
+    for r in rows:
+        err = r["error"].replace("|", "\\|") if r["error"] else "-"
+        lines.append(f"| {r['notebook']} | {r['status']} | {r['wall_s']} | "
+                     f"{'-' if r['cell'] is None else r['cell']} | {err} |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "devcheck.md").write_text("\n".join(lines) + "\n")
+    (out / "devcheck.json").write_text(json.dumps({"setup": head, "notebooks": rows}, indent=1))
 
 
 # --------------------------------------------------------------------------------------
@@ -277,6 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--out", default="build", help="output folder (default build/)")
     r.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     r.add_argument("--inplace", action="store_true", help="also write outputs back into notebooks/")
+    c = sub.add_parser("devcheck", help="GPU check: each notebook at the full sizes, training loops capped at "
+                                        "--steps steps; report -> build/devcheck/devcheck.md")
+    c.add_argument("--steps", type=int, default=3, help="steps per training loop (default 3)")
+    c.add_argument("--budget", choices=("smoke", "lecture", "full"), default="full", help="sizes (default full)")
+    c.add_argument("--only", nargs="*", default=(), help="notebook numbers or names, e.g. 00 05_gan")
+    c.add_argument("--out", default="build/devcheck", help="output folder (default build/devcheck/)")
+    c.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     sub.add_parser("list", help="list the notebooks")
     s = sub.add_parser("student", help="write student copies (solutions replaced by TODOs, outputs cleared)")
     s.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
@@ -322,6 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"released {path}")
         print(f"wrote {len(released)} assignment(s) to {a.out}/ (nbgrader course folder: source/, release/)")
         return 0
+    if a.cmd == "devcheck":
+        rows = devcheck(a.steps, a.budget, a.only, a.out, timeout=a.timeout)
+        return 0 if all(r["status"] == "ok" for r in rows) else 1
     rows = run(a.budget, a.only, a.out, timeout=a.timeout, inplace=a.inplace)
     n_failing = claims_summary(rows)[1]
     return 0 if all(r["status"] == "ok" for r in rows) and n_failing == 0 else 1

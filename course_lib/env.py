@@ -142,6 +142,36 @@ def budget(value: str | None = None) -> str:
     return checks.one_of(value.strip().lower(), "budget (COURSE_BUDGET)", BUDGETS)
 
 
+def step_cap() -> int | None:
+    """The device check's cap on every training loop: ``COURSE_MAX_STEPS`` (unset or empty: no cap).
+
+    ``python -m course_lib.course devcheck`` sets it to run each notebook at the full budget's sizes for a
+    few steps per training loop (:func:`capped`), so a GPU session checks device placement and autocast in
+    minutes; claims then fail, as they should for a few steps. Checkpoints of a capped run carry the cap
+    in their file name (:func:`course_lib.checkpoints.path_for`) and are never loaded by a normal run.
+
+    Raises:
+        ValueError: ``COURSE_MAX_STEPS`` is not a positive integer.
+    """
+    value = os.environ.get("COURSE_MAX_STEPS", "").strip()
+    if not value:
+        return None
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ValueError(f"COURSE_MAX_STEPS must be a positive integer (steps per training loop) or unset, "
+                         f"got {value!r}")
+    return cap
+
+
+def capped(num_steps: int) -> int:
+    """``num_steps``, or the device check's :func:`step_cap` when that is smaller."""
+    cap = step_cap()
+    return num_steps if cap is None else min(num_steps, cap)
+
+
 def seed_everything(seed: int = 0, deterministic: bool = False) -> None:
     """Seed Python, NumPy and PyTorch (all devices).
 
@@ -252,9 +282,10 @@ class Setup:
             amp = "bfloat16 for conv nets" if cpu_bf16() else "off"
         else:
             amp = "off"
+        cap = step_cap()
         return (f"device={dev} | budget={self.budget} | seed={self.seed} | "
                 f"deterministic={self.deterministic} | torch {torch.__version__} | threads={self.num_threads} | "
-                f"autocast={amp}")
+                f"autocast={amp}" + (f" | device check: every training loop capped at {cap} steps" if cap else ""))
 
 
 def setup(seed: int = 0, deterministic: bool = False, device_name: str | None = None,

@@ -988,6 +988,7 @@ class Trainer:
             FloatingPointError: a loss became NaN or infinite; the last good checkpoint is kept.
         """
         checks.positive_int(num_steps, "num_steps")
+        num_steps = env.capped(num_steps)         # the device check's COURSE_MAX_STEPS (normally no cap)
         if ckpt is not None:
             self.ckpt = ckpt
             ckpt.attach(opt_g=self.opt_g, opt_d=self.opt_d, batches=checkpoints.RandomState(self._rng))

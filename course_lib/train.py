@@ -161,6 +161,7 @@ def fit(step_fn: StepFn, loader: Iterable, num_epochs: int | None = None, num_st
             raise ValueError("the loader yields no batches (batch_size larger than the dataset with drop_last?)")
         num_steps = num_epochs * per_epoch
     checks.positive_int(num_steps, "num_steps")
+    num_steps = env.capped(num_steps)             # the device check's COURSE_MAX_STEPS (normally no cap)
     hist = ckpt.history if ckpt is not None else (history if history is not None else {})
     start = ckpt.step if ckpt is not None else 0
     batches = _batches_from(loader, start)
