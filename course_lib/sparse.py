@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from . import checks, viz
+from . import checks, env, viz
 
 
 # --------------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def learn_dictionary(x: torch.Tensor, n_atoms: int, lam: float, num_steps: int, 
     history: dict[str, list[float]] = {"reconstruction": [], "sparsity": [], "nonzero": []}
     codes_all = None
     ata = atx = None
-    steps = range(num_steps)
+    steps = range(env.capped(num_steps))       # the device check's COURSE_MAX_STEPS (normally no cap)
     if progress:
         from .train import progress as bar
 

@@ -9,7 +9,7 @@ import os
 import pytest
 import torch
 
-from course_lib import checkpoints, course, data, env, gan, train
+from course_lib import checkpoints, course, data, env, gan, sparse, train
 from course_lib.nets import mlp
 
 
@@ -56,6 +56,13 @@ def test_fit_loss_and_fit_stop_at_the_cap(monkeypatch):
     assert len(fit.history["loss"]) == 3
     hist = train.fit(lambda b, step: {"loss": 0.0}, [1, 2], num_epochs=10, history={})
     assert len(hist["loss"]) == 3
+
+
+def test_dictionary_learning_stops_at_the_cap(monkeypatch):
+    monkeypatch.setenv("COURSE_MAX_STEPS", "2")
+    x = torch.randn(40, 8)
+    _, hist = sparse.learn_dictionary(x, 4, 0.1, num_steps=30, inner_iters=5, progress=False)
+    assert len(hist["reconstruction"]) == 2
 
 
 def test_gan_engine_stops_at_the_cap(monkeypatch):
