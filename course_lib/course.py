@@ -79,8 +79,8 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
     status, error = "ok", ""
     try:
         client.execute()
-    except CellExecutionError as err:
-        status, error = "failed", str(err).strip().splitlines()[-1][:300]
+    except CellExecutionError as err:                 # the exception's line, without the terminal's colour codes
+        status, error = "failed", re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[-1][:300]
     except Exception as err:  # kernel died, timeout
         status, error = "failed", f"{type(err).__name__}: {err}"[:300]
     finally:

@@ -323,7 +323,7 @@ class Snapshot(Callback):
             self._grab(trainer, trainer.step)
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
-        if step % self.every == 0:
+        if step % self.every == 0 or step == trainer.capped_at:   # a capped run (device check) ends evaluated
             self._grab(trainer, step)
 
     def state(self) -> dict[str, Any]:
@@ -398,7 +398,7 @@ class ModeCoverage(Callback):
         self.warned = False
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
-        if step % self.every:
+        if step % self.every and step != trainer.capped_at:        # a capped run (device check) ends evaluated
             return
         from . import metrics
 
@@ -775,6 +775,7 @@ class Trainer:
         self.history: dict[str, list[float]] = {}
         self.step = 0
         self.seconds = 0.0
+        self.capped_at: int | None = None             # set by fit when the device check's cap shortened the run
         self.ckpt: checkpoints.Checkpoint | None = None
         self._rng = torch.Generator().manual_seed(seed)   # the minibatch draws (saved in checkpoints)
         self._data = data
@@ -988,7 +989,8 @@ class Trainer:
             FloatingPointError: a loss became NaN or infinite; the last good checkpoint is kept.
         """
         checks.positive_int(num_steps, "num_steps")
-        num_steps = env.capped(num_steps)         # the device check's COURSE_MAX_STEPS (normally no cap)
+        capped = env.capped(num_steps)            # the device check's COURSE_MAX_STEPS (normally no cap)
+        self.capped_at, num_steps = (capped if capped < num_steps else None), capped
         if ckpt is not None:
             self.ckpt = ckpt
             ckpt.attach(opt_g=self.opt_g, opt_d=self.opt_d, batches=checkpoints.RandomState(self._rng))

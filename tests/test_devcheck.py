@@ -68,10 +68,15 @@ def test_dictionary_learning_stops_at_the_cap(monkeypatch):
 def test_gan_engine_stops_at_the_cap(monkeypatch):
     monkeypatch.setenv("COURSE_MAX_STEPS", "5")
     torch.manual_seed(0)
-    G, D = mlp.generator(1, 1, (8,)), mlp.discriminator(1, (8,))
-    tr = gan.Trainer(G, D, gan.variant("ns"), data.gaussian_1d(200), 1, 16, device="cpu", log_every=10)
+    G, D = mlp.generator(2, 2, (8,)), mlp.discriminator(2, (8,))
+    snap = gan.Snapshot(20, lambda t: t.sample(4), "x")
+    cov = gan.ModeCoverage(data.mixture_modes(), every=20, n=100)
+    tr = gan.Trainer(G, D, gan.variant("ns"), data.gaussian_mixture_2d(200)[0], 2, 16, device="cpu", log_every=10,
+                     callbacks=[snap, cov])
     hist = tr.fit(40)
     assert tr.step == 5 and hist["step"] == [5.0]       # the last (capped) step is logged
+    # evaluations every 20 steps: a capped run still ends evaluated, as the real run would
+    assert tr.capped_at == 5 and snap.steps == [0, 5] and hist["modes_step"] == [5.0]
 
 
 def _notebook(*sources: str) -> dict:
@@ -94,7 +99,7 @@ def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch):
     (folder / "98_gpu.ipynb").write_text(json.dumps(_notebook("x = 1", "raise RuntimeError('tensors on cuda:0 and cpu')")))
     rows = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=120)
     assert [(r["status"], r["cell"]) for r in rows] == [("ok", None), ("failed", 2)]
-    assert "cuda:0 and cpu" in rows[1]["error"]
+    assert "cuda:0 and cpu" in rows[1]["error"] and "\x1b" not in rows[1]["error"]   # no terminal colour codes
     assert "COURSE_MAX_STEPS" not in os.environ          # the caller's environment is restored
     report = (tmp_path / "dc" / "devcheck.md").read_text()
     assert "capped at 2 steps" in report and "| 98_gpu | failed |" in report
