@@ -81,8 +81,9 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         client.execute()
     except CellExecutionError as err:                 # the exception's line, without the terminal's colour codes
         status, error = "failed", re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[-1][:300]
-    except Exception as err:  # kernel died, timeout
-        status, error = "failed", f"{type(err).__name__}: {err}"[:300]
+    except Exception as err:  # kernel died, timeout: the first line of the message (a timeout adds the cell's code)
+        first = (str(err).strip().splitlines() or [""])[0]
+        status, error = "failed", f"{type(err).__name__}: {first}"[:300]
     finally:
         bar.close()
         os.environ.clear()
@@ -240,7 +241,7 @@ def _write_devcheck(rows: list[dict[str, Any]], out: Path, head: str) -> None:
     lines = ["# Device check", "", head + ".", "",
              "| notebook | status | wall time (s) | failing cell | error |", "|---|---|---:|---:|---|"]
     for r in rows:
-        err = r["error"].replace("|", "\\|") if r["error"] else "-"
+        err = " ".join(r["error"].replace("|", "\\|").split()) if r["error"] else "-"
         lines.append(f"| {r['notebook']} | {r['status']} | {r['wall_s']} | "
                      f"{'-' if r['cell'] is None else r['cell']} | {err} |")
     out.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,16 @@ def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch):
     assert course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, only=["97"])[0]["status"] == "ok"
 
 
+def test_devcheck_reports_a_timeout_in_one_line(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    (folder / "99_slow.ipynb").write_text(json.dumps(_notebook("import time\ntime.sleep(30)")))
+    (row,) = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=2)
+    assert row["status"] == "failed" and row["cell"] == 1        # the timed-out cell is named
+    assert row["error"].startswith("CellTimeoutError") and "\n" not in row["error"]
+    assert "| 99_slow | failed |" in (tmp_path / "dc" / "devcheck.md").read_text()
+
+
 def test_devcheck_cli(monkeypatch):
     seen = {}
 
