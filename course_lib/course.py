@@ -26,7 +26,8 @@ Outputs of ``run`` under ``--out`` (default ``build/``): ``executed/NN_topic.ipy
 empty checkpoint folder, so device placement, autocast and the full sizes are exercised in minutes. It writes
 ``devcheck.md`` / ``devcheck.json`` (per notebook: status, wall time, the failing cell and its error) under
 ``--out`` (default ``build/devcheck/``) and exits with 1 when a notebook failed. Claims fail at a few steps; only
-errors count.
+errors count. ``--plain`` runs the code cells in a plain Python process instead of a Jupyter kernel (the default
+where nbclient or ipykernel is missing).
 """
 
 from __future__ import annotations
@@ -186,8 +187,72 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
     return rows
 
 
+def _run_cells(path: str, report: str) -> None:
+    """Execute a notebook's code cells in order in this process (no Jupyter kernel), as a script would.
+
+    Writes ``{"status", "cell", "error"}`` to ``report`` before each cell (so a timeout names the cell it
+    stopped in) and at the end; the first exception stops the run. Figures are closed after each cell.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nb = json.loads(Path(path).read_text())
+    ns: dict[str, Any] = {"__name__": "__main__"}
+
+    def write(status: str, cell: int | None, error: str = "") -> None:
+        Path(report).write_text(json.dumps({"status": status, "cell": cell, "error": error}))
+
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        src = cell.get("source", "")
+        write("running", i)
+        try:
+            exec(compile("".join(src) if isinstance(src, list) else src, f"{Path(path).name} cell {i}", "exec"), ns)
+        except BaseException as err:  # noqa: BLE001 - a notebook may raise anything; report it and stop
+            first = (str(err).strip().splitlines() or [""])[0]
+            write("failed", i, f"{type(err).__name__}: {first}"[:300])
+            traceback.print_exc()
+            return
+        finally:
+            plt.close("all")
+    write("ok", None)
+
+
+def _execute_plain(path: Path, out: Path, budget: str, timeout: int) -> dict[str, Any]:
+    """:func:`_run_cells` in a fresh Python process (cwd the notebook's folder); ``timeout`` per notebook."""
+    import subprocess
+
+    report = out / "plain" / f"{path.stem}.json"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.unlink(missing_ok=True)
+    env = {**os.environ, "COURSE_BUDGET": budget, "COURSE_HEADLESS": "1", "COURSE_NOTEBOOK": path.stem,
+           "COURSE_RESULTS_DIR": str(out / "results"), "COURSE_PROGRESS": "0", "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    t0 = time.perf_counter()
+    with open(out / "plain" / f"{path.stem}.log", "w") as log:
+        try:
+            subprocess.run([sys.executable, "-c", f"from course_lib.course import _run_cells; "
+                            f"_run_cells({str(path)!r}, {str(report)!r})"], cwd=path.parent, env=env,
+                           stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    wall = time.perf_counter() - t0
+    r = json.loads(report.read_text()) if report.exists() else {"status": "failed", "cell": None,
+                                                                 "error": "the Python process died before cell 0"}
+    if timed_out:
+        r = {"status": "failed", "cell": r["cell"], "error": f"TimeoutExpired: the notebook ran over {timeout} s"}
+    elif r["status"] == "running":       # the process died inside a cell (out of memory, a crash)
+        r = {**r, "status": "failed", "error": "the Python process died in this cell (see the log)"}
+    return {"notebook": path.stem, "status": r["status"], "wall_s": round(wall, 1), "cell": r["cell"],
+            "error": r["error"]}
+
+
 def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out: str | Path = "build/devcheck",
-             folder: str | Path | None = None, timeout: int = 900) -> list[dict[str, Any]]:
+             folder: str | Path | None = None, timeout: int = 900, plain: bool | None = None) -> list[dict[str, Any]]:
     """Run every notebook at ``budget``'s sizes with each training loop capped at ``steps`` steps.
 
     For a machine with a GPU (CI has none): device placement, autocast and the full sizes are exercised in
@@ -196,14 +261,24 @@ def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out
     ``devcheck.md`` and ``devcheck.json`` under ``out`` after every notebook, so an interrupted check keeps
     what it found.
 
+    Args:
+        timeout: seconds per cell in a Jupyter kernel; per notebook with ``plain``.
+        plain: run the code cells in a plain Python process (:func:`_run_cells`; no Jupyter needed, e.g. on
+            a GPU machine whose Python has torch but not nbclient / ipykernel); default: plain only when
+            nbclient or ipykernel is missing.
+
     Returns:
         One row per notebook: ``status``, ``wall_s``, ``cell`` (index of the failing cell or None), ``error``.
     """
+    import importlib.util
+
     import torch
 
     from . import checks, env
 
     checks.positive_int(steps, "steps")
+    if plain is None:
+        plain = any(importlib.util.find_spec(m) is None for m in ("nbclient", "ipykernel"))
     budget = checks.one_of(budget, "budget", env.BUDGETS)
     out = Path(out).resolve()
     folder = Path(folder) if folder else ROOT / "notebooks"
@@ -211,7 +286,8 @@ def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out
     dev = env.device()
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else str(dev)
     head = (f"device {dev} ({name}), torch {torch.__version__}, budget {budget}, every training loop capped at "
-            f"{steps} steps (COURSE_MAX_STEPS), each notebook from an empty checkpoint folder")
+            f"{steps} steps (COURSE_MAX_STEPS), each notebook from an empty checkpoint folder, "
+            + ("code cells in a plain Python process" if plain else "in a Jupyter kernel"))
     print(f"device check of {len(paths)} notebook(s): {head} -> {out}/")
     saved = {k: os.environ.get(k) for k in ("COURSE_MAX_STEPS", "COURSE_CHECKPOINT_DIR")}
     rows: list[dict[str, Any]] = []
@@ -221,7 +297,7 @@ def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             ckpt_dir.mkdir(parents=True)
             os.environ.update(COURSE_MAX_STEPS=str(steps), COURSE_CHECKPOINT_DIR=str(ckpt_dir))
-            row = _execute(p, out, budget, timeout, inplace=False)
+            row = _execute_plain(p, out, budget, timeout) if plain else _execute(p, out, budget, timeout, inplace=False)
             rows.append({k: row[k] for k in ("notebook", "status", "wall_s", "cell", "error")})
             mark = "ok" if row["status"] == "ok" else f"FAILED in cell {row['cell']}: {row['error']}"
             print(f"[{i}/{len(paths)}] {p.stem}: {mark} ({row['wall_s']} s)", flush=True)
@@ -358,7 +434,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--budget", choices=("smoke", "lecture", "full"), default="full", help="sizes (default full)")
     c.add_argument("--only", nargs="*", default=(), help="notebook numbers or names, e.g. 00 05_gan")
     c.add_argument("--out", default="build/devcheck", help="output folder (default build/devcheck/)")
-    c.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    c.add_argument("--timeout", type=int, default=900, help="seconds per cell (per notebook with --plain)")
+    c.add_argument("--plain", action="store_true", default=None,
+                   help="code cells in a plain Python process, no Jupyter (default: only when nbclient is missing)")
     sub.add_parser("list", help="list the notebooks")
     s = sub.add_parser("student", help="write student copies (solutions replaced by TODOs, outputs cleared)")
     s.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")
@@ -405,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {len(released)} assignment(s) to {a.out}/ (nbgrader course folder: source/, release/)")
         return 0
     if a.cmd == "devcheck":
-        rows = devcheck(a.steps, a.budget, a.only, a.out, timeout=a.timeout)
+        rows = devcheck(a.steps, a.budget, a.only, a.out, timeout=a.timeout, plain=a.plain)
         return 0 if all(r["status"] == "ok" for r in rows) else 1
     rows = run(a.budget, a.only, a.out, timeout=a.timeout, inplace=a.inplace)
     n_failing = claims_summary(rows)[1]

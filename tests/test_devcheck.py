@@ -87,7 +87,8 @@ def _notebook(*sources: str) -> dict:
                 "source": s} for i, s in enumerate(sources, 1)]}
 
 
-def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch):
+@pytest.mark.parametrize("plain", [False, True], ids=["kernel", "plain"])
+def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch, plain):
     monkeypatch.delenv("COURSE_MAX_STEPS", raising=False)
     folder = tmp_path / "nbs"
     folder.mkdir()
@@ -97,7 +98,7 @@ def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch):
              "open(os.path.join(os.environ['COURSE_CHECKPOINT_DIR'], 'x.pt'), 'w').close()")
     (folder / "97_ok.ipynb").write_text(json.dumps(_notebook(probe)))
     (folder / "98_gpu.ipynb").write_text(json.dumps(_notebook("x = 1", "raise RuntimeError('tensors on cuda:0 and cpu')")))
-    rows = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=120)
+    rows = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=120, plain=plain)
     assert [(r["status"], r["cell"]) for r in rows] == [("ok", None), ("failed", 2)]
     assert "cuda:0 and cpu" in rows[1]["error"] and "\x1b" not in rows[1]["error"]   # no terminal colour codes
     assert "COURSE_MAX_STEPS" not in os.environ          # the caller's environment is restored
@@ -105,26 +106,29 @@ def test_devcheck_reports_the_failing_cell(tmp_path, monkeypatch):
     assert "capped at 2 steps" in report and "| 98_gpu | failed |" in report
     assert json.loads((tmp_path / "dc" / "devcheck.json").read_text())["notebooks"][1]["cell"] == 2
     # run again: each notebook starts from an empty checkpoint folder (the probe asserts it)
-    assert course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, only=["97"])[0]["status"] == "ok"
+    again = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, only=["97"], plain=plain)
+    assert again[0]["status"] == "ok"
 
 
-def test_devcheck_reports_a_timeout_in_one_line(tmp_path):
+@pytest.mark.parametrize("plain", [False, True], ids=["kernel", "plain"])
+def test_devcheck_reports_a_timeout_in_one_line(tmp_path, plain):
     folder = tmp_path / "nbs"
     folder.mkdir()
-    (folder / "99_slow.ipynb").write_text(json.dumps(_notebook("import time\ntime.sleep(30)")))
-    (row,) = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=2)
-    assert row["status"] == "failed" and row["cell"] == 1        # the timed-out cell is named
-    assert row["error"].startswith("CellTimeoutError") and "\n" not in row["error"]
+    (folder / "99_slow.ipynb").write_text(json.dumps(_notebook("x = 1", "import time\ntime.sleep(30)")))
+    (row,) = course.devcheck(steps=2, budget="smoke", out=tmp_path / "dc", folder=folder, timeout=4, plain=plain)
+    assert row["status"] == "failed" and row["cell"] == 2        # the timed-out cell is named
+    assert row["error"].startswith("TimeoutExpired" if plain else "CellTimeoutError") and "\n" not in row["error"]
     assert "| 99_slow | failed |" in (tmp_path / "dc" / "devcheck.md").read_text()
 
 
 def test_devcheck_cli(monkeypatch):
     seen = {}
 
-    def fake(steps, budget, only, out, timeout):
-        seen.update(steps=steps, budget=budget, only=list(only), out=out)
+    def fake(steps, budget, only, out, timeout, plain):
+        seen.update(steps=steps, budget=budget, only=list(only), out=out, plain=plain)
         return [{"status": "ok"}]
 
     monkeypatch.setattr(course, "devcheck", fake)
     assert course.main(["devcheck", "--steps", "4", "--only", "06"]) == 0
-    assert seen == {"steps": 4, "budget": "full", "only": ["06"], "out": "build/devcheck"}
+    assert seen == {"steps": 4, "budget": "full", "only": ["06"], "out": "build/devcheck", "plain": None}
+    assert course.main(["devcheck", "--plain"]) == 0 and seen["plain"] is True
