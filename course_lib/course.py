@@ -89,6 +89,10 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         bar.close()
         os.environ.clear()
         os.environ.update(saved_env)
+    if getattr(client, "_async_cleanup_kernel_future", None) is not None:
+        # nbclient's own SIGINT / SIGTERM handler shut the kernel down (Ctrl-C or kill): stop the whole run
+        # instead of reporting this notebook as failed and going on with the next one
+        raise KeyboardInterrupt(f"interrupted (Ctrl-C or SIGTERM) while running {path.stem}")
     wall = time.perf_counter() - t0
     cell = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
                  and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
@@ -156,6 +160,7 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> Path:
             for k, c in r["claims"].items():
                 verdict = "not judged" if c["pass"] is None else ("yes" if c["pass"] else "**no**")
                 lines.append(f"| {k} | {c['value']:.4g} | {c['target']} | {verdict} |")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     return out / "results.md"
@@ -173,7 +178,13 @@ def run(budget: str | None = None, only: Sequence[str] = (), out: str | Path = "
     print(f"running {len(paths)} notebook(s) at budget '{budget}' on {env.device()} -> {out}/")
     rows = []
     for i, p in enumerate(paths, 1):
-        row = _execute(p, out, budget, timeout, inplace)
+        try:
+            row = _execute(p, out, budget, timeout, inplace)
+        except KeyboardInterrupt:
+            write_report(rows, out)
+            print(f"\ninterrupted in {p.stem}: {len(rows)} notebook(s) finished before it; report in "
+                  f"{out / 'results.md'}", flush=True)
+            raise
         rows.append(row)
         mark = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
         over = " OVER the lecture target" if budget == "lecture" and row["wall_s"] > LECTURE_TARGET_S else ""
@@ -297,7 +308,13 @@ def devcheck(steps: int = 3, budget: str = "full", only: Sequence[str] = (), out
             shutil.rmtree(ckpt_dir, ignore_errors=True)
             ckpt_dir.mkdir(parents=True)
             os.environ.update(COURSE_MAX_STEPS=str(steps), COURSE_CHECKPOINT_DIR=str(ckpt_dir))
-            row = _execute_plain(p, out, budget, timeout) if plain else _execute(p, out, budget, timeout, inplace=False)
+            try:
+                row = (_execute_plain(p, out, budget, timeout) if plain
+                       else _execute(p, out, budget, timeout, inplace=False))
+            except KeyboardInterrupt:
+                print(f"\ninterrupted in {p.stem}; report of the {len(rows)} notebook(s) before it in "
+                      f"{out / 'devcheck.md'}", flush=True)
+                raise
             rows.append({k: row[k] for k in ("notebook", "status", "wall_s", "cell", "error")})
             mark = "ok" if row["status"] == "ok" else f"FAILED in cell {row['cell']}: {row['error']}"
             print(f"[{i}/{len(paths)}] {p.stem}: {mark} ({row['wall_s']} s)", flush=True)
@@ -418,6 +435,13 @@ def write_student_copies(src_dir: str | Path, out_dir: str | Path) -> dict[str, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:            # Ctrl-C or SIGTERM: stopped, as the shell's convention says
+        return 130
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_lib.course", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)

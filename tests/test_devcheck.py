@@ -132,3 +132,38 @@ def test_devcheck_cli(monkeypatch):
     assert course.main(["devcheck", "--steps", "4", "--only", "06"]) == 0
     assert seen == {"steps": 4, "budget": "full", "only": ["06"], "out": "build/devcheck", "plain": None}
     assert course.main(["devcheck", "--plain"]) == 0 and seen["plain"] is True
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_kill_stops_the_whole_course_run(tmp_path, sig):
+    """nbclient turns SIGINT / SIGTERM into a shut-down kernel; the runner must stop, not go on to the next notebook."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    marker = tmp_path / "started"
+    (folder / "97_sleep.ipynb").write_text(json.dumps(_notebook(
+        f"import pathlib, time\npathlib.Path({str(marker)!r}).touch()\ntime.sleep(60)")))
+    (folder / "98_next.ipynb").write_text(json.dumps(_notebook("x = 1")))
+    code = ("import sys\nfrom course_lib import course\n"
+            "def fake(argv):\n"
+            f"    course.run('smoke', out={str(tmp_path / 'build')!r}, folder={str(folder)!r}, timeout=120)\n"
+            "    return 0\n"
+            "course._main = fake\nsys.exit(course.main([]))")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        t0 = time.time()
+        while not marker.exists():
+            assert time.time() - t0 < 90 and proc.poll() is None, "the first notebook never started"
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, sig))
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert "interrupted in 97_sleep" in out
+    assert not (tmp_path / "build" / "executed" / "98_next.ipynb").exists()     # the run stopped there
+    assert (tmp_path / "build" / "results.md").exists()
