@@ -59,6 +59,20 @@ def notebooks(folder: Path, only: Sequence[str] = ()) -> list[Path]:
     return paths
 
 
+def _notebook_env(path: Path, out: Path, budget: str) -> dict[str, str]:
+    """The variables a notebook runs with (budget, headless, where its results go); clears its stale results."""
+    for suffix in (".json", ".claims.json"):
+        (out / "results" / f"{path.stem}{suffix}").unlink(missing_ok=True)
+    return {"COURSE_BUDGET": budget, "COURSE_HEADLESS": "1", "COURSE_NOTEBOOK": path.stem,
+            "COURSE_RESULTS_DIR": str(out / "results"), "COURSE_PROGRESS": "0"}
+
+
+def _error_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (a timeout's message goes on with the cell's code)."""
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first}"[:300]
+
+
 def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) -> dict[str, Any]:
     import nbformat
     from nbclient import NotebookClient
@@ -68,10 +82,7 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
     nb = nbformat.read(path, as_version=4)
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     saved_env = dict(os.environ)  # the kernel inherits these; the caller's session gets its own back
-    os.environ.update(COURSE_BUDGET=budget, COURSE_HEADLESS="1", COURSE_NOTEBOOK=path.stem,
-                      COURSE_RESULTS_DIR=str(out / "results"), COURSE_PROGRESS="0")
-    (out / "results" / f"{path.stem}.json").unlink(missing_ok=True)
-    (out / "results" / f"{path.stem}.claims.json").unlink(missing_ok=True)
+    os.environ.update(_notebook_env(path, out, budget))
     bar = tqdm(total=n_code, desc=f"{path.stem} [{budget}]", unit="cell", leave=True)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}},
@@ -82,9 +93,8 @@ def _execute(path: Path, out: Path, budget: str, timeout: int, inplace: bool) ->
         client.execute()
     except CellExecutionError as err:                 # the exception's line, without the terminal's colour codes
         status, error = "failed", re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()[-1][:300]
-    except Exception as err:  # kernel died, timeout: the first line of the message (a timeout adds the cell's code)
-        first = (str(err).strip().splitlines() or [""])[0]
-        status, error = "failed", f"{type(err).__name__}: {first}"[:300]
+    except Exception as err:  # kernel died, timeout
+        status, error = "failed", _error_line(err)
     finally:
         bar.close()
         os.environ.clear()
@@ -223,8 +233,7 @@ def _run_cells(path: str, report: str) -> None:
         try:
             exec(compile("".join(src) if isinstance(src, list) else src, f"{Path(path).name} cell {i}", "exec"), ns)
         except BaseException as err:  # noqa: BLE001 - a notebook may raise anything; report it and stop
-            first = (str(err).strip().splitlines() or [""])[0]
-            write("failed", i, f"{type(err).__name__}: {first}"[:300])
+            write("failed", i, _error_line(err))
             traceback.print_exc()
             return
         finally:
@@ -239,8 +248,7 @@ def _execute_plain(path: Path, out: Path, budget: str, timeout: int) -> dict[str
     report = out / "plain" / f"{path.stem}.json"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.unlink(missing_ok=True)
-    env = {**os.environ, "COURSE_BUDGET": budget, "COURSE_HEADLESS": "1", "COURSE_NOTEBOOK": path.stem,
-           "COURSE_RESULTS_DIR": str(out / "results"), "COURSE_PROGRESS": "0", "MPLBACKEND": "Agg",
+    env = {**os.environ, **_notebook_env(path, out, budget), "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     t0 = time.perf_counter()
     with open(out / "plain" / f"{path.stem}.log", "w") as log:
