@@ -50,7 +50,8 @@ def test_conditional_generator_output_depends_on_the_label():
     G = cnets.ConditionalGenerator(8, 10, width=8).eval()
     z = torch.randn(1, 8).expand(10, -1)
     out = G(z, torch.arange(10))
-    assert (out[1:] - out[:1]).abs().amax() > 1e-4
+    # untrained, in eval mode, the output is tiny (N(0, 0.02) weights over four layers): compare to its size
+    assert (out[1:] - out[:1]).abs().amax() > 0.1 * out.abs().amax() > 0
 
 
 def test_label_scale_scales_the_one_hot_in_g_and_the_label_maps_in_d():
