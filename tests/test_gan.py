@@ -582,7 +582,7 @@ def test_the_course_dcgan_is_trained_once_and_leaves_the_random_stream_alone(ckp
     again = gan.mnist_dcgan(frames=3, verbose=False)                     # another notebook: loaded, same weights
     for a, b in zip(run.trainer.generator.parameters(), again.trainer.generator.parameters()):
         assert torch.equal(a, b)
-    name = f"dcgan-mnist-w{s['width']}-lrg{s['lr_g']:g}-lrd{s['lr_d']:g}-smoke.pt"
+    name = f"dcgan-mnist-s4-w{s['width']}-lrg{s['lr_g']:g}-lrd{s['lr_d']:g}-smoke.pt"
     assert sorted(p.name for p in ckpt_dir.iterdir()) == [name]
     assert run.trainer.variant.lr_d == s["lr_d"] == run.trainer.variant.lr_g / 2 == s["lr_g"] / 2
 

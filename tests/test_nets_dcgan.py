@@ -34,16 +34,33 @@ def test_parameter_counts_closed_form():
     d = 1 * 64 * 16 + 64 * 128 * 16 + 128 * 256 * 16 + 256 * 16 + 2 * (128 + 256)
     assert n_params(dcgan.Discriminator(1, 32, 64)) == d == 661_248
     assert n_params(dcgan.Discriminator(1, 32, 64, batch_norm=False)) == d - 2 * (128 + 256)
-    # 28x28 starts at 4x4 too: ConvT 100->256 (4x4), 256->128 (3x3 kernel: 4 -> 7), 128->64 (14), 64->1 (28)
-    assert n_params(dcgan.Generator(100, 1, 28, 64)) == (100 * 256 * 16 + 256 * 128 * 9 + 128 * 64 * 16 + 64 * 16
+    # 28x28 starts at 7x7 by default: ConvT 100->128 (7x7), 128->64, 64->1
+    assert n_params(dcgan.Generator(100, 1, 28, 64)) == 100 * 128 * 49 + 128 * 64 * 16 + 64 * 16 + 2 * (128 + 64)
+    # start=4: ConvT 100->256 (4x4), 256->128 (3x3 kernel: 4 -> 7), 128->64 (14), 64->1 (28)
+    assert n_params(dcgan.Generator(100, 1, 28, 64, start=4)) == (100 * 256 * 16 + 256 * 128 * 9 + 128 * 64 * 16 + 64 * 16
                                                          + 2 * (256 + 128 + 64))
     # D: Conv 1->64 (14), 64->128 (7, BN), 128->256 (3x3 kernel: 7 -> 4, BN), head 256->1 over 4x4
-    assert n_params(dcgan.Discriminator(1, 28, 64)) == (64 * 16 + 64 * 128 * 16 + 128 * 256 * 9 + 256 * 16
+    assert n_params(dcgan.Discriminator(1, 28, 64, start=4)) == (64 * 16 + 64 * 128 * 16 + 128 * 256 * 9 + 256 * 16
                                                         + 2 * (128 + 256))
 
 
-def test_28px_plan_has_three_resolution_steps():
-    G, D = dcgan.Generator(16, 1, 28, 8), dcgan.Discriminator(1, 28, 8)
+def _g_sides(G):
+    h, sides = torch.randn(2, G.latent_dim, 1, 1), []
+    for layer in G.net:
+        h = layer(h)
+        if isinstance(layer, nn.ConvTranspose2d):
+            sides.append(h.shape[-1])
+    return sides
+
+
+def test_28px_plans_and_start_errors():
+    assert _g_sides(dcgan.Generator(16, 1, 28, 8)) == [7, 14, 28]             # the default, cheap plan
+    assert _g_sides(dcgan.Generator(16, 1, 32, 8)) == [4, 8, 16, 32]
+    with pytest.raises(ValueError, match="start must be one of"):
+        dcgan.Generator(16, 1, 32, 8, start=7)
+    with pytest.raises(ValueError, match="start must be one of"):
+        dcgan.Discriminator(1, 28, 8, start=5)
+    G, D = dcgan.Generator(16, 1, 28, 8, start=4), dcgan.Discriminator(1, 28, 8, start=4)
     h, sides = torch.randn(2, 16, 1, 1), []
     for layer in G.net:
         h = layer(h)

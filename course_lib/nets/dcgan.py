@@ -5,17 +5,19 @@ The paper's architecture guidelines, each visible below:
 1. no pooling: strided convolutions in D, fractionally strided (transposed) convolutions in G;
 2. batch norm in both networks (not on G's output layer nor D's input layer);
 3. no fully connected hidden layers: z is reshaped to (B, latent_dim, 1, 1) and the last D
-   layer is a convolution over the whole 4x4 map;
+   layer is a convolution over the whole 4x4 (or 7x7) map;
 4. ReLU in G except Tanh at the output (images in [-1, 1]);
 5. LeakyReLU (slope 0.2) in D;
 6. weights from N(0, 0.02) (:func:`init_weights`); Adam with lr = 2e-4 and beta1 = 0.5 (``ADAM``).
 
-Image sizes 28, 32 and 64 are supported, all from a 4x4 start: 4 -> 8 -> 16 -> 32 (-> 64), and for 28 px
-4 -> 7 -> 14 -> 28, where the one odd step (4 -> 7 in G, 7 -> 4 in D) uses a 3x3 kernel instead of 4x4 (same
-stride 2, padding 1). The width doubles at each downsampling of D and halves at each upsampling of G.
-An earlier plan started MNIST's G at 7x7 (two upsamplings; D two convolutions): at the same width and the
-same steps its samples were far worse (measured 2026-12-06 on the lecture MNIST DCGAN, 2,000 steps, width 32:
-FID / floor 10.8 vs 3.9, recognisable 0.63 vs 0.74) -- a GAN this small needs the third layer more than width.
+Image sizes 28, 32 and 64 are supported. 32 and 64 start from 4x4: 4 -> 8 -> 16 -> 32 (-> 64). 28 px has two
+plans, chosen by ``start``: ``start=7`` (the default) 7 -> 14 -> 28, two upsamplings in G and two convolutions in
+D, cheap; ``start=4`` 4 -> 7 -> 14 -> 28 like the other sizes, the odd step (4 -> 7 in G, 7 -> 4 in D) with a
+3x3 kernel instead of 4x4 (same stride 2, padding 1). The deeper plan is far better at the same width and steps
+(measured 2026-12-06 on the course MNIST DCGAN, 2,000 steps, width 32: FID / floor 3.9 vs 10.8, recognisable
+0.74 vs 0.63) and costs about 1.5x per step: the course DCGAN (``gan.mnist_dcgan``) uses it; notebooks that
+train many GANs side by side (07, 08) keep the cheap one. The width doubles at each downsampling of D and
+halves at each upsampling of G.
 
 Conditional variants and an encoder on the same plan, shared by attribute editing (IcGAN, notebook 18)
 and face aging (CAAE, notebook 19, whose own modules are in :mod:`course_lib.nets.aging`). Attributes /
@@ -39,12 +41,17 @@ ADAM = {"lr": 2e-4, "betas": (0.5, 0.999)}  # guideline 6
 SIZES = (28, 32, 64)
 
 
-def _plan(image_size: int) -> list[int]:
-    """The resolutions from the 4x4 start to ``image_size``: 28 -> [4, 7, 14, 28], 32 -> [4, 8, 16, 32], ..."""
+def _plan(image_size: int, start: int | None = None) -> list[int]:
+    """The resolutions from G's first feature map to ``image_size``: 32 -> [4, 8, 16, 32]; 28 -> [7, 14, 28]
+    (``start`` None or 7) or [4, 7, 14, 28] (``start=4``)."""
     if image_size not in SIZES:
         raise ValueError(f"image_size must be one of {SIZES}, got {image_size!r}")
+    allowed = (7, 4) if image_size == 28 else (4,)
+    start = allowed[0] if start is None else start
+    if start not in allowed:
+        raise ValueError(f"start must be one of {allowed} for {image_size} px images, got {start!r}")
     sides = [image_size]
-    while sides[-1] > 4:
+    while sides[-1] > start:
         sides.append((sides[-1] + 1) // 2)
     return sides[::-1]
 
@@ -63,21 +70,23 @@ class Generator(nn.Module):
         channels: image channels (1 gray, 3 RGB).
         image_size: 28, 32 or 64.
         width: channels of the last hidden layer (the first has width * 2**(n_up - 1)).
+        start: side of the first feature map; 28 px only: 7 (default, two upsamplings) or 4 (three).
 
     Reference:
         Radford et al., "Unsupervised Representation Learning with Deep Convolutional GANs",
         ICLR 2016, arXiv:1511.06434, Fig. 1.
     """
 
-    def __init__(self, latent_dim: int = 100, channels: int = 1, image_size: int = 32, width: int = 64):
+    def __init__(self, latent_dim: int = 100, channels: int = 1, image_size: int = 32, width: int = 64,
+                 start: int | None = None):
         super().__init__()
         checks.positive_int(latent_dim, "latent_dim")
         checks.positive_int(channels, "channels")
         checks.positive_int(width, "width")
-        sides = _plan(image_size)
+        sides = _plan(image_size, start)
         self.latent_dim, self.channels, self.image_size = latent_dim, channels, image_size
         c = width * 2 ** (len(sides) - 2)
-        layers: list[nn.Module] = [  # (B, latent_dim, 1, 1) -> (B, c, 4, 4): a conv, not a linear layer
+        layers: list[nn.Module] = [  # (B, latent_dim, 1, 1) -> (B, c, start, start): a conv, not a linear layer
             nn.ConvTranspose2d(latent_dim, c, sides[0], 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
         for h, big in zip(sides[:-2], sides[1:-1]):    # each block doubles the resolution: 4 -> 8 -> ...
             layers += [nn.ConvTranspose2d(c, c // 2, _kernel(h, big), 2, 1, bias=False), nn.BatchNorm2d(c // 2),
@@ -104,17 +113,18 @@ class Discriminator(nn.Module):
             WGAN-GP, whose penalty is per sample (Gulrajani et al. 2017 use layer norm or none).
         spectral_norm: divide every conv weight by its largest singular value (Miyato et al. 2018),
             the usual partner of the hinge loss; combine with ``batch_norm=False``.
+        start: side of the last feature map (G's first); 28 px only: 7 (default, two convolutions) or 4 (three).
 
     Reference:
         Radford et al. 2016, Sec. 3; Miyato et al., "Spectral Normalization for GANs", ICLR 2018.
     """
 
     def __init__(self, channels: int = 1, image_size: int = 32, width: int = 64, batch_norm: bool = True,
-                 spectral_norm: bool = False):
+                 spectral_norm: bool = False, start: int | None = None):
         super().__init__()
         checks.positive_int(channels, "channels")
         checks.positive_int(width, "width")
-        sides = _plan(image_size)[::-1]                # image_size -> ... -> 4
+        sides = _plan(image_size, start)[::-1]         # image_size -> ... -> start
         self.channels, self.image_size = channels, image_size
         c = width
         layers: list[nn.Module] = [nn.Conv2d(channels, c, _kernel(sides[1], sides[0]), 2, 1, bias=False),
@@ -125,7 +135,7 @@ class Discriminator(nn.Module):
             layers += [nn.LeakyReLU(0.2, True)]
             c *= 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(c, 1, sides[-1], 1, 0, bias=False)  # a conv over the whole 4x4 map
+        self.head = nn.Conv2d(c, 1, sides[-1], 1, 0, bias=False)  # a conv over the whole last map
         init_weights(self)
         if spectral_norm:
             for m in [*self.features, self.head]:
