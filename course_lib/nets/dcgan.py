@@ -30,7 +30,7 @@ age labels are float vectors (B, A) (one-hot groups, e.g. skin tone + gender)::
 
 from __future__ import annotations
 
-import math
+import itertools
 
 import torch
 from torch import nn
@@ -88,7 +88,7 @@ class Generator(nn.Module):
         c = width * 2 ** (len(sides) - 2)
         layers: list[nn.Module] = [  # (B, latent_dim, 1, 1) -> (B, c, start, start): a conv, not a linear layer
             nn.ConvTranspose2d(latent_dim, c, sides[0], 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)]
-        for h, big in zip(sides[:-2], sides[1:-1]):    # each block doubles the resolution: 4 -> 8 -> ...
+        for h, big in itertools.pairwise(sides[:-1]):    # each block doubles the resolution: 4 -> 8 -> ...
             layers += [nn.ConvTranspose2d(c, c // 2, _kernel(h, big), 2, 1, bias=False), nn.BatchNorm2d(c // 2),
                        nn.ReLU(True)]
             c //= 2
@@ -129,7 +129,7 @@ class Discriminator(nn.Module):
         c = width
         layers: list[nn.Module] = [nn.Conv2d(channels, c, _kernel(sides[1], sides[0]), 2, 1, bias=False),
                                    nn.LeakyReLU(0.2, True)]  # no BN at the input
-        for big, h in zip(sides[1:-1], sides[2:]):
+        for big, h in itertools.pairwise(sides[1:]):
             layers += [nn.Conv2d(c, c * 2, _kernel(h, big), 2, 1, bias=False)]
             layers += [nn.BatchNorm2d(c * 2)] if batch_norm else []
             layers += [nn.LeakyReLU(0.2, True)]
@@ -231,7 +231,7 @@ class AttributeDiscriminator(nn.Module):
                                    nn.LeakyReLU(0.2, True))                                  # S -> S/2
         layers: list[nn.Module] = []
         c_in, c = width + attr_dim, width
-        for big, h in zip(sides[1:-1], sides[2:]):                                           # S/2 -> 4
+        for big, h in itertools.pairwise(sides[1:]):                                           # S/2 -> 4 (or 7)
             layers += [nn.Conv2d(c_in, 2 * c, _kernel(h, big), 2, 1, bias=False), nn.BatchNorm2d(2 * c),
                        nn.LeakyReLU(0.2, True)]
             c_in = c = 2 * c
@@ -271,7 +271,7 @@ class Encoder(nn.Module):
         sides = _plan(image_size)[::-1]
         layers: list[nn.Module] = [nn.Conv2d(channels, width, _kernel(sides[1], sides[0]), 2, 1), nn.LeakyReLU(0.2, True)]
         c = width
-        for big, h in zip(sides[1:-1], sides[2:]):
+        for big, h in itertools.pairwise(sides[1:]):
             layers += [nn.Conv2d(c, 2 * c, _kernel(h, big), 2, 1, bias=False), nn.BatchNorm2d(2 * c),
                        nn.LeakyReLU(0.2, True)]
             c *= 2
