@@ -323,7 +323,7 @@ class Snapshot(Callback):
             self._grab(trainer, trainer.step)
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
-        if step % self.every == 0 or step == trainer.capped_at:   # a capped run (device check) ends evaluated
+        if trainer.due(step, self.every):
             self._grab(trainer, step)
 
     def state(self) -> dict[str, Any]:
@@ -398,7 +398,7 @@ class ModeCoverage(Callback):
         self.warned = False
 
     def after_g_step(self, trainer: Trainer, step: int) -> None:
-        if step % self.every and step != trainer.capped_at:        # a capped run (device check) ends evaluated
+        if not trainer.due(step, self.every):
             return
         from . import metrics
 
@@ -845,6 +845,11 @@ class Trainer:
                                  f"size the generator was built with to gan.Trainer") from None
 
     # -- helpers ---------------------------------------------------------------------------
+    def due(self, step: int, every: int) -> bool:
+        """Whether a callback that acts every ``every`` generator steps acts after ``step``: at the multiples of
+        ``every``, and at the last step of a run the device check's cap shortened (so that it ends evaluated)."""
+        return step % every == 0 or step == self.capped_at
+
     def sample_z(self, n: int) -> torch.Tensor:
         """n latent vectors z ~ N(0, I), shape (n, *latent_shape), on the device."""
         return torch.randn(n, *self.latent_shape, device=self.device)
