@@ -560,6 +560,11 @@ class Variant:
         g_loss: ``g_loss(scores_fake) -> scalar`` minimised by G.
         penalty: ``penalty(D, x_real, x_fake) -> scalar`` added to the D loss (``losses.gradient_penalty``).
         penalty_weight: its weight lambda.
+        penalty_every: lazy regularisation (StyleGAN2, Karras et al. 2020, Sec. 3.1): the penalty is computed
+            only on the D updates of every ``penalty_every``-th generator step (step 0, k, 2k, ...), with its
+            weight multiplied by ``penalty_every`` so that its average pull is unchanged; 1 (default): at every
+            D update. A penalty that differentiates D's gradient (R1, WGAN-GP) costs about as much as the rest
+            of the D update, so StyleGAN2 computes its R1 once every 16 minibatches.
         n_critic: D updates per G update.
         critic_schedule: ``critic_schedule(step) -> int | None``, the D updates before generator update
             ``step`` (0-based); None (or no schedule) means ``n_critic``. The original WGAN's code trains the
@@ -586,6 +591,7 @@ class Variant:
     g_loss: GLoss
     penalty: Penalty | None = None
     penalty_weight: float = 0.0
+    penalty_every: int = 1
     n_critic: int = 1
     critic_schedule: Callable[[int], int | None] | None = None
     optimizer: str = "adam"
@@ -600,6 +606,7 @@ class Variant:
 
     def __post_init__(self) -> None:
         checks.positive_int(self.n_critic, "n_critic")
+        checks.positive_int(self.penalty_every, "penalty_every")
         if self.critic_schedule is not None and not callable(self.critic_schedule):
             raise TypeError(f"variant {self.name!r}: critic_schedule must be a function step -> D updates, "
                             f"got {type(self.critic_schedule).__name__}")
@@ -1061,10 +1068,10 @@ class Trainer:
             s_fake, aux_fake = self._score(x_d, c_fake)
             b = Batch(x_real, x_d, c_real, c_fake, z, aux_real, aux_fake)
             parts = {"d_loss": (1.0, v.d_loss(s_real, s_fake))} if v.adv_weight else {}
-            if v.penalty is not None:
+            if v.penalty is not None and self.step % v.penalty_every == 0:     # lazy: every k-th G step, weight k
                 with torch.autocast(self.device.type, enabled=False):   # float32: it differentiates D's gradient
                     pen = v.penalty(self._critic(c_real), x_real, b.x_fake.to(x_real.dtype))
-                parts["penalty"] = (v.penalty_weight, pen)
+                parts["penalty"] = (v.penalty_weight * v.penalty_every, pen)
             parts.update({"d_" + name: (w, fn(b).float()) for name, (w, fn) in v.d_terms.items()})  # AC-GAN class loss
         loss = _weighted_sum(parts)
         b.x_fake = x_fake                             # with G's graph (the last update only)
@@ -1110,7 +1117,6 @@ class Trainer:
         self.scaler_g.step(self.opt_g)
         self.scaler_g.update()
         meter.add({k: t for k, (_, t) in parts.items()})
-        meter.count()
 
     def _log(self, hist: dict[str, list[float]], bar: Any, meter: _Meter, t0: float) -> None:
         """The log step: the meter's means (one host-device synchronisation), NaN guard, callbacks, bar."""
@@ -1120,6 +1126,8 @@ class Trainer:
             logs = {"d_loss": 0.0, "g_loss": 0.0, **logs}
         order = ["d_loss", "g_loss", "penalty", "d_acc", "d_real", "d_fake", "grad_d", "grad_g",
                  *("d_" + k for k in v.d_terms), *("g_" + k for k in v.g_terms), "d_skipped"]
+        if "penalty" not in logs and hist.get("penalty"):   # a lazy penalty not computed in this interval
+            logs["penalty"] = hist["penalty"][-1]          # keeps its last value (the lists stay aligned)
         logs = {k: logs[k] for k in order if k in logs}
         for k, val in logs.items():
             if not math.isfinite(val):
@@ -1149,7 +1157,8 @@ def _weighted_sum(parts: Mapping[str, tuple[float, torch.Tensor]]) -> torch.Tens
 class _Meter:
     """The loop's diagnostics between two log steps, kept on the device.
 
-    ``add`` sums losses (read as means over the G steps), ``set`` keeps the latest value (gradient
+    ``add`` sums losses (read as means over the G steps that logged them: a lazy penalty is averaged over the
+    steps that computed it), ``set`` keeps the latest value (gradient
     norms), ``scores`` sums D's accuracy and mean scores of each G step's last D update (read as means over
     the interval, like the losses: one batch alone is a noisy reading of D's accuracy -- a batch of 8 scores
     it in steps of 1/16); :meth:`read` is the one host-device synchronisation per log step, and starts the
@@ -1161,8 +1170,8 @@ class _Meter:
 
     def _reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
         self.latest: dict[str, torch.Tensor] = {}
-        self.n = 0
         self.n_skip = self.n_d = 0
         self.score_sums: dict[str, torch.Tensor] = {}
         self.n_scores = 0
@@ -1171,6 +1180,7 @@ class _Meter:
         for k, t in values.items():
             t = t.detach()
             self.sums[k] = self.sums[k] + t if k in self.sums else t
+            self.counts[k] = self.counts.get(k, 0) + 1
 
     def set(self, **values: torch.Tensor) -> None:
         self.latest.update(values)
@@ -1187,11 +1197,8 @@ class _Meter:
         self.n_d += 1
         self.n_skip += int(skip)
 
-    def count(self) -> None:
-        self.n += 1
-
     def read(self) -> dict[str, float]:
-        vals = {**{k: t / self.n for k, t in self.sums.items()},
+        vals = {**{k: t / self.counts[k] for k, t in self.sums.items()},
                 **{k: t / self.n_scores for k, t in self.score_sums.items()}, **self.latest}
         dev = next(iter(vals.values())).device
         out = dict(zip(vals, torch.stack([t.float().reshape(()).to(dev) for t in vals.values()]).tolist()))

@@ -73,6 +73,30 @@ def test_n_critic_counts_discriminator_steps():
     assert (Count.d, Count.g) == (21, 7)
 
 
+def test_lazy_penalty_runs_on_every_kth_generator_step_with_k_times_the_weight():
+    calls = []
+
+    def penalty(D, x_real, x_fake):
+        calls.append(len(calls))
+        return torch.tensor(2.0, requires_grad=True)
+
+    v = gan.variant("ns", penalty=penalty, penalty_weight=0.5, penalty_every=4)
+    parts = []
+    original = gan._weighted_sum
+    gan._weighted_sum = lambda p: parts.append(dict(p)) or original(p)
+    try:
+        _, hist = _toy(v, steps=10, log_every=2)
+    finally:
+        gan._weighted_sum = original
+    assert len(calls) == 3                                  # G steps 0, 4 and 8 of 10
+    with_penalty = [p for p in parts if "penalty" in p]
+    assert len(with_penalty) == 3 and all(p["penalty"][0] == 2.0 for p in with_penalty)   # weight 0.5 x 4
+    assert len(hist["penalty"]) == len(hist["step"]) == 5    # logged where computed, its last value in between
+    assert hist["penalty"] == [2.0] * 5
+    with pytest.raises(ValueError, match="penalty_every"):
+        gan.variant("ns", penalty=penalty, penalty_weight=1.0, penalty_every=0)
+
+
 def test_critic_schedule_sets_the_d_updates_per_generator_update():
     class Count(gan.Callback):
         def __init__(self):
@@ -617,13 +641,13 @@ def test_logged_d_accuracy_and_scores_are_means_over_the_log_interval():
     sure = torch.tensor([3.0, 2.0, 1.0, 4.0])
     for s_real, s_fake in ((sure, -sure), (-sure, sure), (sure, -sure), (sure[:2], -sure[:2].flip(0))):
         meter.scores(s_real, s_fake, 0.0)                  # accuracy 1, 0, 1, 1: mean 0.75 (the last alone: 1)
-        meter.add({"d_loss": torch.tensor(1.0)})
-        meter.count()
+        meter.add({"d_loss": torch.tensor(float(len(meter.counts)))})    # 0, then 1, 1, 1 (one key)
+    meter.add({"penalty": torch.tensor(3.0)})              # a lazy penalty, logged once in the interval
     logs = meter.read()
     assert logs["d_acc"] == pytest.approx(0.75)
     assert logs["d_real"] == pytest.approx((2.5 - 2.5 + 2.5 + 2.5) / 4)
     assert logs["d_fake"] == pytest.approx((-2.5 + 2.5 - 2.5 - 2.5) / 4)
-    assert logs["d_loss"] == pytest.approx(1.0)
+    assert logs["d_loss"] == pytest.approx(3 / 4)            # a mean over the 4 steps that logged it
+    assert logs["penalty"] == pytest.approx(3.0)            # over the 1 step that computed it
     meter.scores(-sure, sure, 0.0)                         # the next interval starts afresh
-    meter.count()
     assert meter.read()["d_acc"] == 0.0
