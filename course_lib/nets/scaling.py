@@ -426,9 +426,9 @@ def adain(x: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, eps: float =
         checks.ndim(t, name, 2, f"(B, C) = {tuple(x.shape[:2])}")
         if t.shape != x.shape[:2]:
             raise ValueError(f"{name} must have shape (B, C) = {tuple(x.shape[:2])}, got {tuple(t.shape)}")
-    mu = x.mean((2, 3), keepdim=True)
-    var = x.var((2, 3), keepdim=True, unbiased=False)
-    return scale[:, :, None, None] * (x - mu) * torch.rsqrt(var + eps) + bias[:, :, None, None]
+    # (x - mu) / sqrt(var + eps) per map, biased variance: F.instance_norm (one fused op; written out as mean,
+    # var, sub, mul, rsqrt it took a quarter of the small StyleGAN's training time on a CPU)
+    return scale[:, :, None, None] * F.instance_norm(x, eps=eps) + bias[:, :, None, None]
 
 
 class EqualizedLinear(nn.Module):
