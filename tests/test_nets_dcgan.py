@@ -44,13 +44,18 @@ def test_parameter_counts_closed_form():
                                                         + 2 * (128 + 256))
 
 
-def _g_sides(G):
-    h, sides = torch.randn(2, G.latent_dim, 1, 1), []
-    for layer in G.net:
+def _sides(layers, h, kind):
+    """The side of the feature map after each layer of type ``kind`` when ``h`` runs through ``layers``."""
+    sides = []
+    for layer in layers:
         h = layer(h)
-        if isinstance(layer, nn.ConvTranspose2d):
+        if isinstance(layer, kind):
             sides.append(h.shape[-1])
     return sides
+
+
+def _g_sides(G):
+    return _sides(G.net, torch.randn(2, G.latent_dim, 1, 1), nn.ConvTranspose2d)
 
 
 def test_28px_plans_and_start_errors():
@@ -61,18 +66,9 @@ def test_28px_plans_and_start_errors():
     with pytest.raises(ValueError, match="start must be one of"):
         dcgan.Discriminator(1, 28, 8, start=5)
     G, D = dcgan.Generator(16, 1, 28, 8, start=4), dcgan.Discriminator(1, 28, 8, start=4)
-    h, sides = torch.randn(2, 16, 1, 1), []
-    for layer in G.net:
-        h = layer(h)
-        if isinstance(layer, nn.ConvTranspose2d):
-            sides.append(h.shape[-1])
-    assert sides == [4, 7, 14, 28]
-    h, sides = torch.randn(2, 1, 28, 28), []
-    for layer in D.features:
-        h = layer(h)
-        if isinstance(layer, nn.Conv2d):
-            sides.append(h.shape[-1])
-    assert sides == [14, 7, 4] and D(torch.randn(2, 1, 28, 28)).shape == (2,)
+    assert _g_sides(G) == [4, 7, 14, 28]
+    assert _sides(D.features, torch.randn(2, 1, 28, 28), nn.Conv2d) == [14, 7, 4]
+    assert D(torch.randn(2, 1, 28, 28)).shape == (2,)
 
 
 def test_guidelines_no_bias_no_pooling_bn_placement():

@@ -275,7 +275,7 @@ class Encoder(nn.Module):
             layers += [nn.Conv2d(c, 2 * c, _kernel(h, big), 2, 1, bias=False), nn.BatchNorm2d(2 * c),
                        nn.LeakyReLU(0.2, True)]
             c *= 2
-        self.features = nn.Sequential(*layers, nn.Flatten())                 # (B, c * 4 * 4)
+        self.features = nn.Sequential(*layers, nn.Flatten())                 # (B, c * side * side)
         self.head = nn.Linear(c * sides[-1] ** 2, out_dim)
         self.bound = bound
         init_weights(self)
