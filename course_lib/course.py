@@ -468,7 +468,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     c.add_argument("--out", default="build/devcheck", help="output folder (default build/devcheck/)")
     c.add_argument("--timeout", type=int, default=900, help="seconds per cell (per notebook with --plain)")
     c.add_argument("--plain", action="store_true", default=None,
-                   help="code cells in a plain Python process, no Jupyter (default: only when nbclient is missing)")
+                   help="code cells in a plain Python process, no Jupyter (default: only when nbclient or "
+                        "ipykernel is missing)")
     sub.add_parser("list", help="list the notebooks")
     s = sub.add_parser("student", help="write student copies (solutions replaced by TODOs, outputs cleared)")
     s.add_argument("--src", default=str(ROOT / "notebooks"), help="folder of notebooks (default: the course's)")

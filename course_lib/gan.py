@@ -723,7 +723,9 @@ class Trainer:
         device: default :func:`course_lib.env.device`.
         callbacks: extra callbacks (the variant's own run first).
         log_every: steps between diagnostics, progress-bar updates and checkpoint saves.
-        amp: mixed precision; default on for CUDA, always off on the CPU.
+        amp: mixed precision (:func:`course_lib.env.amp_dtype`); None (default): on for CUDA, and bf16 autocast
+            on a CPU with native bf16 when G or D is convolutional (``COURSE_CPU_BF16=0`` turns that off);
+            True / False to force it.
         seed: seed of the minibatch draw.
         desc: progress-bar label (default the variant's name).
         cond: the conditions c of the data: a tensor (N, ...) aligned with tensor ``data`` (labels,
@@ -1349,7 +1351,7 @@ def window_means(steps: Sequence[float], values: Sequence[float], at_steps: Sequ
 
 
 def load_or_train(name: str, trainer: Trainer, num_steps: int, **kw: Any) -> Run:
-    """Train with the engine inside :func:`course_lib.checkpoints.load_or_train` (cached, resumable).
+    """Train with the engine inside :func:`course_lib.checkpoints.trained` (cached, resumable).
 
     Args:
         name: checkpoint name (the budget is appended), e.g. ``"dcgan-mnist"``.

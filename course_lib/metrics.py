@@ -3,7 +3,7 @@
 * :func:`fid` -- the Frechet distance between Gaussian fits of real and generated features
   (Heusel et al. 2017). The value depends entirely on the feature network, so every metric
   here carries the network's name: print ``metrics.label("FID", net)`` -> ``"FID (course MNIST
-  classifier)"``. Two networks are available:
+  classifier)"``. Three networks are available:
 
   - :func:`course_classifier` -- a small CNN trained by the course on the dataset itself
     (standard practice for MNIST-like data, where ImageNet features are a poor fit);

@@ -158,8 +158,8 @@ def motion_blur_pairs(x: torch.Tensor, size: int = 13, noise: float = 0.0, seed:
         x: (B, C, H, W) sharp images in [0, 1].
         size: kernel side (maximal blur extent).
         noise: std of Gaussian noise added after the blur.
-        seed: kernels use seeds ``seed * 100003 + i``; exposure fractions are drawn in [0.5, 1] (they vary the
-            path's shape; every kernel spans about ``size`` pixels, see :func:`random_motion_kernel`).
+        seed: kernels use seeds ``seed * 100003 + i``; exposure fractions are drawn in [0.5, 1] (a shorter
+            exposure integrates less of the path, so a shorter blur; see :func:`random_motion_kernel`).
 
     Returns:
         (blurred (B, C, H, W) in [0, 1], kernels (B, size, size)).

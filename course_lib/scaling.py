@@ -75,7 +75,7 @@ def fade_in_schedule(step: int, stage_steps: int, fade_steps: int, num_stages: i
 
     Args:
         step: completed generator updates (>= 0).
-        stage_steps: steps per stage (> fade_steps).
+        stage_steps: steps per stage (>= fade_steps).
         fade_steps: steps of the linear fade (>= 1).
         num_stages: number of resolutions.
 

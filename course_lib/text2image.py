@@ -4,7 +4,7 @@ Everything here is data for the course's adversarial engine (:mod:`course_lib.ga
 helper around it; the networks live in :mod:`course_lib.nets.text2image`::
 
     caps = text2image.emoji_captions(names, categories, images)    # "pile of poo, a brown symbol"
-    phi = sentence_encoder(caps)                                   # (N, 384) text embeddings
+    phi = features.sentence_encoder()(caps)                        # (N, 384) text embeddings
     interp = {"interp": (1.0, text2image.interpolation_term(G, D))}   # GAN-INT: G's interpolated-text term
     v = text2image.gan_cls(D, g_terms=interp)                      # GAN-CLS: matching-aware D
     trainer = gan.Trainer(G, D, v, x, latent_dim, cond=phi)
@@ -352,7 +352,7 @@ def interpolation_term(generator: nn.Module, discriminator: nn.Module, beta: flo
     r"""GAN-INT's generator term (Reed et al. 2016, Eq. (5)) as an engine ``g_term``:
     $-\log D(G(z, \beta t_1 + (1-\beta) t_2),\ \beta t_1 + (1-\beta) t_2)$, non-saturating, averaged over the batch.
 
-    $t_1$ is each row's caption embedding (the real batch's ``c_real``), $t_2$ the next row's (the batch is a
+    $t_1$ is each row's caption embedding (the real batch's ``c_real``), $t_2$ the previous row's (the batch is a
     random draw, so a random other caption), $z$ fresh latents. D only scores these fakes in G's update, so it is
     never trained on interpolated text. Use with weight 1:
     ``gan_cls(D, g_terms={"interp": (1.0, interpolation_term(G, D))})`` and no ``sample_cond``.

@@ -470,7 +470,8 @@ def fit_loss(name: str | None, modules: Mapping[str, nn.Module], loss_fn: Callab
             kept in the checkpoint and returned as ``FitResult.extra``.
         loss_name: the key of the loss in the history.
         amp: run ``loss_fn`` under autocast (:func:`course_lib.env.amp_dtype`): None = the default
-            (CUDA; convolutional modules on a CPU with native bf16 unless ``COURSE_CPU_BF16=0``).
+            (CUDA; convolutional modules on a CPU with native bf16 unless ``COURSE_CPU_BF16=0``). bf16 only:
+            where autocast would be float16 (a GPU without bf16) this helper trains in float32.
         device: where to train: the modules are moved there and each batch too (default: the first
             module's device).
         callbacks: ``cb(step, logs)`` after every step (see :func:`fit`).

@@ -609,7 +609,7 @@ def plot_decision_boundaries(scores: Mapping[str, Callable[[torch.Tensor], torch
     Args:
         scores: ``{name: fn}``, fn maps points (P, 2) to scores (P,) (already squashed if wanted).
         x_real: (N, 2) data points (black).
-        x_fake: (N, 2) generated points (red), one set or one per name.
+        x_fake: (N, 2) generated points (yellow), one set or one per name.
         lim: the square shown; n: grid points per side.
         levels: the decision level per name (default 0.5 for scores in [0, 1], else 0).
 

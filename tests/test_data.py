@@ -186,6 +186,10 @@ def test_photos_split_and_patches():
         data.patches([torch.zeros(1, 4, 4)], 8, 1)
     with pytest.raises(ValueError, match="different channel counts"):
         data.patches([torch.zeros(1, 9, 9), torch.zeros(3, 9, 9)], 8, 1)
+    with pytest.raises(ValueError, match="no 'valid' split"):        # was a NameError
+        data.photos("valid")
+    with pytest.raises(ValueError, match="split"):
+        data.photos("holdout")
 
 
 def test_procedural_data():

@@ -16,8 +16,9 @@
   by residual blocks, upsampled x2 and fused with the *swapped reference features* (stride 2),
   upsampled x2 again and fused with the swapped reference pixels (stride 1).
 
-Networks know nothing of losses. Images are (B, 3, H, W) in [0, 1]; the generators end in
-``(tanh + 1) / 2`` so their outputs stay in [0, 1] (the range the feature networks expect).
+Networks know nothing of losses. Images are (B, 3, H, W) in [0, 1]; the generators' outputs stay in
+[0, 1] (the range the feature networks expect): ``(tanh + 1) / 2`` by default, a residual on the bicubic
+upsampling clamped to [0, 1] for ``SRResNet(residual=True)`` and :class:`TextureTransferNet`.
 
 References:
     Ledig et al., "Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network",
