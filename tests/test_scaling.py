@@ -260,6 +260,25 @@ def test_style_generator_trains_through_the_engine_and_tracks_w_avg():
     assert trainer.sample(4).shape == (4, 1, 8, 8)
 
 
+def test_style_generator_per_resolution_widths_and_mapping_rate():
+    torch.manual_seed(0)
+    G = nets.StyleGenerator(8, 8, 1, 16, width=(12, 8, 4), mapping_layers=2, mapping_lr_mul=1.0)
+    assert [layer.out_channels for layer in G.layers] == [12, 12, 8, 8, 4, 4]
+    assert G.const.shape == (1, 12, 4, 4) and G.to_rgb.in_channels == 4
+    assert G(torch.randn(3, 8)).shape == (3, 1, 16, 16)
+    assert all(m.lr_mul == 1.0 for m in G.mapping.modules() if isinstance(m, nets.EqualizedLinear))
+    # the multiplier changes the mapping's learning rate, not its function at initialisation
+    torch.manual_seed(0)
+    slow = nets.StyleGenerator(8, 8, 1, 16, width=(12, 8, 4), mapping_layers=2)
+    z = torch.randn(3, 8)
+    assert torch.allclose(slow.mapping(z), G.mapping(z), atol=1e-5)
+    assert all(m.lr_mul == 0.01 for m in slow.mapping.modules() if isinstance(m, nets.EqualizedLinear))
+    with pytest.raises(ValueError, match="one per resolution"):
+        nets.StyleGenerator(8, 8, 1, 16, width=(12, 8))
+    with pytest.raises(ValueError, match="positive"):
+        nets.StyleGenerator(8, 8, 1, 16, width=(12, 0, 4))
+
+
 def test_style_mixing_grid_layout():
     torch.manual_seed(0)
     G = nets.StyleGenerator(8, 8, 1, 8, width=8, mapping_layers=2).eval()

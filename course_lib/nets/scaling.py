@@ -20,6 +20,7 @@ The networks know nothing of losses (see course_lib.scaling and course_lib.gan).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -526,9 +527,12 @@ class StyleGenerator(nn.Module):
     Args:
         latent_dim, w_dim: sizes of z and w.
         channels, image_size: output images (B, channels, image_size, image_size) in [-1, 1].
-        width: channels of every layer.
+        width: channels of every layer, or one count per resolution (4x4 first), as the paper's channels fall
+            with the resolution (512 up to 32x32, then halving): the coarse layers are the cheap ones.
         mapping_layers: depth of the mapping MLP.
         mixing_prob: probability of style mixing per training sample.
+        mapping_lr_mul: learning-rate multiplier of the mapping's layers (:class:`EqualizedLinear`); the paper's
+            0.01 suits its 25 M training images, a short run may need the mapping to learn faster.
 
     Reference:
         Karras et al., "A Style-Based Generator Architecture for Generative Adversarial Networks",
@@ -536,7 +540,8 @@ class StyleGenerator(nn.Module):
     """
 
     def __init__(self, latent_dim: int = 32, w_dim: int = 32, channels: int = 1, image_size: int = 32,
-                 width: int = 32, mapping_layers: int = 4, mixing_prob: float = 0.9):
+                 width: int | Sequence[int] = 32, mapping_layers: int = 4, mixing_prob: float = 0.9,
+                 mapping_lr_mul: float = 0.01):
         super().__init__()
         self.latent_dim, self.w_dim = checks.positive_int(latent_dim, "latent_dim"), checks.positive_int(w_dim, "w_dim")
         self.channels = checks.positive_int(channels, "channels")
@@ -544,13 +549,17 @@ class StyleGenerator(nn.Module):
         if not 0.0 <= mixing_prob <= 1.0:
             raise ValueError(f"mixing_prob must be in [0, 1], got {mixing_prob}")
         self.mixing_prob = mixing_prob
-        self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers)
-        self.const = nn.Parameter(torch.randn(1, width, 4, 4))         # the learned constant input
+        self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, lr_mul=mapping_lr_mul)
+        widths = [width] * len(self.resolutions) if isinstance(width, int) else list(width)
+        if len(widths) != len(self.resolutions) or not all(isinstance(c, int) and c > 0 for c in widths):
+            raise ValueError(f"width must be a positive int or {len(self.resolutions)} positive ints (one per "
+                             f"resolution {self.resolutions}), got {width!r}")
+        self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))     # the learned constant input
         self.layers = nn.ModuleList()
-        for k, r in enumerate(self.resolutions):
-            self.layers.append(StyleLayer(width, width, w_dim, upsample=k > 0, conv=k > 0))
-            self.layers.append(StyleLayer(width, width, w_dim))
-        self.to_rgb = EqualizedConv2d(width, channels, 1, gain=1.0)
+        for k, c in enumerate(widths):
+            self.layers.append(StyleLayer(widths[max(k - 1, 0)], c, w_dim, upsample=k > 0, conv=k > 0))
+            self.layers.append(StyleLayer(c, c, w_dim))
+        self.to_rgb = EqualizedConv2d(widths[-1], channels, 1, gain=1.0)
         g = torch.Generator().manual_seed(0)
         for i, r in enumerate(self.layer_resolutions):                 # fixed noise for noise="const"
             self.register_buffer(f"noise_const_{i}", torch.randn(1, 1, r, r, generator=g))
