@@ -277,6 +277,8 @@ def test_style_generator_per_resolution_widths_and_mapping_rate():
         nets.StyleGenerator(8, 8, 1, 16, width=(12, 8))
     with pytest.raises(ValueError, match="positive"):
         nets.StyleGenerator(8, 8, 1, 16, width=(12, 0, 4))
+    with pytest.raises(ValueError, match="positive int"):
+        nets.StyleGenerator(8, 8, 1, 16, width=8.0)
 
 
 def test_style_mixing_grid_layout():

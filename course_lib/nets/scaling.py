@@ -550,8 +550,9 @@ class StyleGenerator(nn.Module):
             raise ValueError(f"mixing_prob must be in [0, 1], got {mixing_prob}")
         self.mixing_prob = mixing_prob
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, lr_mul=mapping_lr_mul)
-        widths = [width] * len(self.resolutions) if isinstance(width, int) else list(width)
-        if len(widths) != len(self.resolutions) or not all(isinstance(c, int) and c > 0 for c in widths):
+        widths = list(width) if isinstance(width, Sequence) else [width] * len(self.resolutions)
+        if len(widths) != len(self.resolutions) or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in widths):
             raise ValueError(f"width must be a positive int or {len(self.resolutions)} positive ints (one per "
                              f"resolution {self.resolutions}), got {width!r}")
         self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))     # the learned constant input
