@@ -307,7 +307,7 @@ def objective(rec: tuple[float, str] = (0.999, "l2"), adversarial: Mapping[str, 
 
     Args:
         rec: (weight, ``"l2"`` or ``"l1"``) of the reconstruction loss in the hole.
-        adversarial: {head name: weight}; names match the discriminator's :class:`EngineHeads` names.
+        adversarial: {head name: weight}; names match the discriminator's :class:`course_lib.nets.inpainting.EngineHeads` names.
         lr_d, lr_g: Adam learning rates (beta1 = 0.5).
         **changes: other :class:`course_lib.gan.Variant` fields (not ``adv_weight``: the heads carry the weights).
 

@@ -48,8 +48,9 @@ class CAAE(nn.Module):
     that the prior-matching terms (D_z) can use it without encoding the batch again.
 
     Args:
-        encoder: E, x -> z in [-1, 1] (an :class:`Encoder` with ``bound=True``).
-        generator: G(z, l) (an :class:`AttributeGenerator` with ``attr_dim`` = number of age groups).
+        encoder: E, x -> z in [-1, 1] (a :class:`course_lib.nets.dcgan.Encoder` with ``bound=True``).
+        generator: G(z, l) (a :class:`course_lib.nets.dcgan.AttributeGenerator` with ``attr_dim`` = number of
+            age groups).
 
     Shapes:
         x (B, C, S, S) in [-1, 1], l (B, n_ages) one-hot -> (B, C, S, S) in [-1, 1].
