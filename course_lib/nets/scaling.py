@@ -551,10 +551,11 @@ class StyleGenerator(nn.Module):
         self.mixing_prob = mixing_prob
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, lr_mul=mapping_lr_mul)
         widths = list(width) if isinstance(width, Sequence) else [width] * len(self.resolutions)
-        if len(widths) != len(self.resolutions) or not all(
-                isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in widths):
-            raise ValueError(f"width must be a positive int or {len(self.resolutions)} positive ints (one per "
-                             f"resolution {self.resolutions}), got {width!r}")
+        if len(widths) != len(self.resolutions):
+            raise ValueError(f"width must be one int or {len(self.resolutions)} ints (one per resolution "
+                             f"{self.resolutions}), got {width!r}")
+        for c in widths:
+            checks.positive_int(c, "width")
         self.const = nn.Parameter(torch.randn(1, widths[0], 4, 4))     # the learned constant input
         self.layers = nn.ModuleList()
         for k, c in enumerate(widths):
