@@ -317,6 +317,10 @@ def optimise(decode: Decoder, x: torch.Tensor, w_init: torch.Tensor, num_steps: 
              prior_weight: float = 0.0) -> Inversion:
     r"""Optimisation-based inversion: Adam on w to minimise $\lVert A(G(w)) - x\rVert^2 + \lambda\lVert w\rVert^2$.
 
+    Per image, both terms are means: $\frac{1}{CHW}\lVert A(G(w_i)) - x_i\rVert^2 + \frac{\lambda}{d}\lVert w_i\rVert^2$
+    (:func:`reconstruction_loss` and the prior), summed over the batch so that every image's gradient is that of its
+    own run.
+
     Args:
         decode: w (B, d) -> images (B, C, H, W) in [-1, 1]; G in eval mode.
         x: (B, C', H, W) target images in [-1, 1] (already degraded if ``forward_op`` is given).
@@ -325,7 +329,8 @@ def optimise(decode: Decoder, x: torch.Tensor, w_init: torch.Tensor, num_steps: 
         lr: Adam learning rate.
         forward_op: A, a differentiable degradation applied to G(w) before the comparison (rephotography);
             None: identity.
-        prior_weight: lambda of a small ridge term keeping w near the prior's typical set.
+        prior_weight: lambda of a small ridge term keeping w near the prior's typical set (on the mean of
+            w_i^2 over the d entries).
 
     Returns:
         :class:`Inversion` (images are the clean G(w), not A(G(w))).

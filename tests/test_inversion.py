@@ -81,6 +81,22 @@ def test_optimise_matches_least_squares_oracle():
     assert out.images.shape == x.shape
 
 
+def test_optimise_prior_is_a_per_image_mean_ridge():
+    """With prior_weight lam, each image's code minimises mean((w A - x)^2) + lam * mean(w^2): the ridge oracle,
+    the same for an image alone as in a batch."""
+    A, dec = _linear_decoder()
+    torch.manual_seed(2)
+    x = dec(torch.randn(3, 6)) + 0.05 * torch.randn(3, 3, 4, 4)
+    lam, n, d = 0.5, 3 * 4 * 4, 6
+    out = inversion.optimise(dec, x, torch.zeros(3, 6), num_steps=800, lr=0.05, prior_weight=lam)
+    w_ridge = x.reshape(3, -1) @ A.T @ torch.linalg.inv(A @ A.T + (n * lam / d) * torch.eye(d))
+    torch.testing.assert_close(out.codes, w_ridge, atol=2e-3, rtol=1e-2)
+    alone = inversion.optimise(dec, x[:1], torch.zeros(1, 6), num_steps=800, lr=0.05, prior_weight=lam)
+    torch.testing.assert_close(alone.codes, out.codes[:1], atol=1e-4, rtol=1e-4)
+    plain = inversion.optimise(dec, x, torch.zeros(3, 6), num_steps=800, lr=0.05)
+    assert plain.codes.norm() > out.codes.norm() * 1.05          # the prior shrinks the codes
+
+
 def test_hybrid_starts_from_encoder_and_improves_on_it():
     _, dec = _linear_decoder()
     torch.manual_seed(1)
